@@ -1,0 +1,422 @@
+"""The artifact contract: how every stage reads and writes JSONL files and manifests.
+
+Reading
+    `read_jsonl(path)` returns every record with its line number; `-` is stdin. Malformed JSON,
+    non-UTF-8 bytes, a line that is not an object, an over-long line or a torn last line stop
+    with one `path:line: ...` message. Blank lines are skipped.
+
+Writing
+    `JsonlOutput` writes `-` straight to stdout. A file output is built in `OUT.partial`, locked
+    so that a second run writing the same output fails fast, and renamed to `OUT` only when the
+    stage finishes: a file named `OUT` is always complete. An existing `OUT` is refused unless
+    `force`. A resumable stage keeps `OUT.partial` when it is killed and picks it up again on
+    the next run, provided the run's settings match the header stored in its first line.
+
+Manifests
+    Beside every finished file `OUT` lies `OUT.manifest.json` (and in a folder output,
+    `manifest.json`): stage, r1cli version, resolved config, every input with sha256 and row
+    count, model identity, start and end time, summary statistics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from r1cli import __version__
+from r1cli.errors import DataError, RunError
+
+STDIO = "-"
+MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer JSONL line is almost certainly not a record
+PARTIAL_SUFFIX = ".partial"
+MANIFEST_SUFFIX = ".manifest.json"
+_HEADER_KEY = "__r1cli_partial__"
+
+
+def now() -> str:
+    """UTC timestamp for manifests."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class InputInfo:
+    """What a stage read: recorded in its manifest so a run can be traced to its inputs."""
+
+    path: str
+    sha256: str
+    rows: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "rows": self.rows}
+
+
+@dataclass
+class Loaded:
+    """Records read from one JSONL input; `lines[i]` is the line number of `records[i]`."""
+
+    records: list[dict[str, Any]]
+    lines: list[int]
+    info: InputInfo
+
+    def where(self, index: int) -> str:
+        return f"{self.info.path}:{self.lines[index]}"
+
+
+def display_path(path: str | Path) -> str:
+    return "<stdin>" if str(path) == STDIO else str(path)
+
+
+def _open_binary(path: str | Path) -> IO[bytes]:
+    if str(path) == STDIO:
+        return sys.stdin.buffer
+    p = Path(path)
+    if not p.exists():
+        raise DataError(str(p), "no such file")
+    if p.is_dir():
+        raise DataError(str(p), "is a folder, expected a JSONL file")
+    try:
+        return p.open("rb")
+    except OSError as e:
+        raise DataError(str(p), f"cannot open: {e.strerror}") from e
+
+
+def read_jsonl(path: str | Path, *, trim_torn_tail: bool = False, allow_empty: bool = False) -> Loaded:
+    """Read a whole JSONL file (or stdin for `-`) into memory, strictly.
+
+    `trim_torn_tail` drops an unparseable last line that has no newline (a write cut off by a
+    kill) with a warning instead of failing; used when resuming a stage's own partial output.
+    """
+    shown = display_path(path)
+    digest = hashlib.sha256()
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    stream = _open_binary(path)
+    try:
+        lineno = 0
+        while True:
+            raw = stream.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                break
+            lineno += 1
+            if len(raw) > MAX_LINE_BYTES:
+                raise DataError(f"{shown}:{lineno}", f"line longer than {MAX_LINE_BYTES >> 20} MiB; not a JSONL record")
+            digest.update(raw)
+            torn = not raw.endswith(b"\n")
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"{shown}:{lineno}", f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); re-encode the file as UTF-8"
+                ) from None
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as e:
+                if torn and trim_torn_tail:
+                    _warn(f"{shown}:{lineno}: dropping a torn last line (cut off while writing)")
+                    break
+                hint = " (the file looks cut off while writing)" if torn else ""
+                raise DataError(f"{shown}:{lineno}", f"malformed JSON: {e.msg} at column {e.colno}{hint}") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{shown}:{lineno}", f"expected a JSON object, got {type(record).__name__}")
+            records.append(record)
+            lines.append(lineno)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    if not records and not allow_empty:
+        raise DataError(shown, "no records (empty input)")
+    return Loaded(records, lines, InputInfo(shown, digest.hexdigest(), len(records)))
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dumps(record: dict[str, Any]) -> str:
+    """One JSONL line. Non-ASCII text stays readable (Chinese prompts are common)."""
+    return json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _warn(message: str) -> None:
+    from r1cli.console import warn
+
+    warn(message)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a small file so that readers see either the old or the new content, never half."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _write_error(path, e) from e
+    _fsync_dir(path.parent)
+
+
+def _write_error(path: Path, e: OSError) -> RunError:
+    if e.errno == errno.ENOSPC:
+        return RunError(f"{path}: no space left on device; any previous {path.name} is untouched, free space and rerun")
+    return RunError(f"{path}: cannot write: {e.strerror or e}")
+
+
+def check_output_free(path: str | Path, force: bool) -> None:
+    """Refuse to overwrite a finished output unless forced (checked before any model loads)."""
+    if str(path) == STDIO:
+        return
+    p = Path(path)
+    if p.exists() and not force:
+        raise DataError(str(p), "output already exists; pass --force to overwrite it, or choose another output")
+    if p.exists() and p.is_dir():
+        raise DataError(str(p), "output is a folder, expected a file path")
+    if not p.parent.exists():
+        raise DataError(str(p), f"folder {p.parent} does not exist")
+
+
+def manifest_path(output: str | Path) -> Path:
+    p = Path(output)
+    return p / "manifest.json" if p.is_dir() else p.with_name(p.name + MANIFEST_SUFFIX)
+
+
+def write_manifest(output: str | Path, manifest: dict[str, Any]) -> Path | None:
+    """Write the manifest beside a file output (nothing for stdout)."""
+    if str(output) == STDIO:
+        return None
+    path = manifest_path(output)
+    atomic_write_text(path, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
+    return path
+
+
+def read_manifest(output: str | Path) -> dict[str, Any] | None:
+    path = manifest_path(output)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(str(path), f"unreadable manifest: {e}") from None
+
+
+@dataclass
+class Manifest:
+    """Collects what a stage did; `finish()` returns the dict written beside the output."""
+
+    stage: str
+    config: dict[str, Any]
+    inputs: list[InputInfo] = field(default_factory=list)
+    model: dict[str, Any] | None = None
+    started_at: str = field(default_factory=now)
+
+    def finish(self, stats: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "r1cli_version": __version__,
+            "config": self.config,
+            "inputs": [i.as_dict() for i in self.inputs],
+            "model": self.model,
+            "started_at": self.started_at,
+            "finished_at": now(),
+            "stats": stats,
+            **extra,
+        }
+
+
+class JsonlOutput:
+    """A JSONL output that is either complete under its final name or not there at all.
+
+    Use as a context manager. `header` (a JSON-able dict of the settings that decide the
+    output) makes the output resumable: records already in a matching `OUT.partial` are
+    available as `resumed`; a partial made with other settings is refused unless `force`.
+    Without `header` a leftover partial is simply overwritten.
+    """
+
+    def __init__(self, path: str | Path, *, force: bool = False, header: dict[str, Any] | None = None):
+        self.path = str(path)
+        self.to_stdout = self.path == STDIO
+        self.force = force
+        self.header = header
+        self.resumed: list[dict[str, Any]] = []
+        self.rows = 0
+        self._file: IO[str] | None = None
+        self._committed = False
+
+    # -- paths -------------------------------------------------------------------------------
+    @property
+    def final(self) -> Path:
+        return Path(self.path)
+
+    @property
+    def partial(self) -> Path:
+        return self.final.with_name(self.final.name + PARTIAL_SUFFIX)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> JsonlOutput:
+        if self.to_stdout:
+            self._file = sys.stdout
+            return self
+        check_output_free(self.final, self.force)
+        try:
+            handle = self.partial.open("a+", encoding="utf-8")
+        except OSError as e:
+            raise _write_error(self.partial, e) from e
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise RunError(
+                f"{self.final}: another r1cli run is writing this output right now (lock on {self.partial.name}); "
+                "wait for it to finish or choose another output"
+            ) from None
+        self._file = handle
+        self._load_or_reset()
+        return self
+
+    def _load_or_reset(self) -> None:
+        assert self._file is not None
+        self._file.seek(0)
+        has_content = bool(self._file.read(1))
+        if self.header is not None and has_content and not self.force:
+            loaded = read_jsonl(self.partial, trim_torn_tail=True, allow_empty=True)
+            stored = loaded.records[0].get(_HEADER_KEY) if loaded.records else None
+            if stored is None:
+                raise DataError(str(self.partial), "not an r1cli partial output; delete it or pass --force")
+            diff = _describe_diff(stored, self.header)
+            if diff:
+                raise DataError(
+                    str(self.partial),
+                    f"an unfinished run with different settings ({diff}); rerun with the same settings to resume it, or pass --force to start over",
+                )
+            self.resumed = loaded.records[1:]
+            # Rewrite so that a torn tail is gone before we append after it.
+            self._rewrite([{_HEADER_KEY: self.header}, *self.resumed])
+            return
+        self._rewrite([{_HEADER_KEY: self.header}] if self.header is not None else [])
+
+    def _rewrite(self, records: list[dict[str, Any]]) -> None:
+        assert self._file is not None
+        self._file.seek(0)
+        self._file.truncate()
+        self._guarded(lambda: self._file.write("".join(dumps(r) for r in records)))
+        self._sync()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.to_stdout:
+            with contextlib.suppress(BrokenPipeError):
+                sys.stdout.flush()
+            return
+        assert self._file is not None
+        self._file.close()
+        if not self._committed and self.header is None:
+            # Nothing worth resuming: do not leave a half-written file around.
+            with contextlib.suppress(OSError):
+                self.partial.unlink()
+
+    # -- writing -----------------------------------------------------------------------------
+    def write(self, records: Iterable[dict[str, Any]]) -> None:
+        """Append records and make them durable (a resumable stage calls this once per unit of work)."""
+        assert self._file is not None, "use JsonlOutput as a context manager"
+        text = "".join(dumps(r) for r in records)
+        self._guarded(lambda: self._file.write(text))
+        self.rows += text.count("\n") if text else 0
+        self._sync()
+
+    def _sync(self) -> None:
+        assert self._file is not None
+        if self.to_stdout:
+            self._file.flush()
+            return
+        self._guarded(self._file.flush)
+        self._guarded(lambda: os.fsync(self._file.fileno()))
+
+    def _guarded(self, action) -> None:
+        try:
+            action()
+        except OSError as e:
+            if self.to_stdout:
+                raise
+            raise _write_error(self.final, e) from e
+
+    def commit(self, manifest: dict[str, Any] | None, order: list[dict[str, Any]] | None = None) -> None:
+        """Publish the output under its final name, then the manifest beside it.
+
+        `order`, when given, is the complete record list in the order the final file should
+        have (a resumable stage writes in completion order and sorts at the end).
+        """
+        if self.to_stdout:
+            self._committed = True
+            return
+        assert self._file is not None
+        if order is None and self.header is None:
+            final_text_source: Path | None = self.partial
+        else:
+            final_text_source = None
+        tmp = self.final.with_name(f".{self.final.name}.tmp-{os.getpid()}")
+        try:
+            if final_text_source is not None:
+                os.replace(final_text_source, tmp)
+            else:
+                records = order if order is not None else self.resumed_and_written()
+                with tmp.open("w", encoding="utf-8") as f:
+                    for r in records:
+                        f.write(dumps(r))
+                    f.flush()
+                    os.fsync(f.fileno())
+            if manifest is not None:
+                manifest = {**manifest, "output": {"path": str(self.final), "rows": _count_lines(tmp), "sha256": sha256_file(tmp)}}
+                write_manifest(self.final, manifest)
+            os.replace(tmp, self.final)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise _write_error(self.final, e) from e
+        _fsync_dir(self.final.parent)
+        with contextlib.suppress(OSError):
+            self.partial.unlink()
+        self._committed = True
+
+    def resumed_and_written(self) -> list[dict[str, Any]]:
+        """Every record in the partial file, in file order (header excluded)."""
+        loaded = read_jsonl(self.partial, allow_empty=True)
+        return [r for r in loaded.records if _HEADER_KEY not in r]
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(1 for _ in f)
+
+
+def _describe_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
+    keys = sorted(set(old) | set(new))
+    parts = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+    return "; ".join(parts[:4]) + (" ..." if len(parts) > 4 else "")

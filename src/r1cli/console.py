@@ -1,0 +1,112 @@
+"""Diagnostics on stderr: messages, warnings and progress. Data never goes through here.
+
+On a terminal, progress is a live rich bar; otherwise (CI logs, `2> log`) it is one plain
+line every few seconds, so logs stay readable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+quiet = False
+
+
+def info(message: str) -> None:
+    if not quiet:
+        stderr.print(message, markup=False)
+
+
+def warn(message: str) -> None:
+    stderr.print(f"warning: {message}", style="yellow", markup=False)
+
+
+def error(message: str) -> None:
+    stderr.print(f"error: {message}", style="bold red", markup=False)
+
+
+def _fmt_eta(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
+class Progress:
+    """Progress of `total` units of work, with an optional throughput counter (e.g. tokens).
+
+        with Progress("sample", total=len(prompts), unit="prompts", rate_unit="tok") as p:
+            p.advance(len(batch), rate_count=new_tokens)
+    """
+
+    def __init__(self, label: str, total: int, *, unit: str = "items", rate_unit: str | None = None,
+                 done: int = 0, interval: float = 10.0):
+        self.label = label
+        self.total = total
+        self.unit = unit
+        self.rate_unit = rate_unit
+        self.done = done
+        self.start_done = done
+        self.rate_count = 0
+        self.interval = interval
+        self._t0 = time.monotonic()
+        self._last_log = self._t0
+        self._live = None
+        self._task = None
+
+    def __enter__(self) -> Progress:
+        if quiet:
+            return self
+        if stderr.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._live = RichProgress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(self.unit),
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                console=stderr, transient=False,
+            )
+            self._live.start()
+            self._task = self._live.add_task(self.label, total=self.total, completed=self.done, rate="")
+        return self
+
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self._t0
+        return self.rate_count / elapsed if elapsed > 0 else 0.0
+
+    def advance(self, n: int = 1, *, rate_count: int = 0, **fields: Any) -> None:
+        self.done += n
+        self.rate_count += rate_count
+        rate = f"{self.rate():,.0f} {self.rate_unit}/s" if self.rate_unit else ""
+        if quiet:
+            return
+        if self._live is not None:
+            self._live.update(self._task, completed=self.done, rate=rate)
+            return
+        now = time.monotonic()
+        if now - self._last_log >= self.interval or self.done >= self.total:
+            self._last_log = now
+            info(self.summary(rate))
+
+    def summary(self, rate: str = "") -> str:
+        elapsed = time.monotonic() - self._t0
+        new = self.done - self.start_done
+        eta = elapsed / new * (self.total - self.done) if new > 0 else float("nan")
+        parts = [f"{self.label}: {self.done}/{self.total} {self.unit}"]
+        if rate:
+            parts.append(rate)
+        parts.append(f"elapsed {_fmt_eta(elapsed)}")
+        if self.done < self.total and new > 0:
+            parts.append(f"eta {_fmt_eta(eta)}")
+        return ", ".join(parts)
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+
+def is_interactive_stdin() -> bool:
+    return sys.stdin.isatty()

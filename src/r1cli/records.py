@@ -1,0 +1,149 @@
+"""The record schema: one JSON object per line, and records only grow along the pipeline.
+
+No stage renames or drops a field, so `jq` works at every step and a later stage can still
+see everything an earlier one knew.
+
+prompt record (written by `prepare`, read by `sample`, `grpo`, `eval`)
+    id          str, unique in the file
+    task        str: the task that made it and knows its gold answers (`countdown`, `math`, ...)
+    prompt      str (a text prompt, already templated) or a list of chat messages
+                `[{"role": "user", "content": "..."}]` (the model's chat template is applied at use)
+    question    str, optional: the raw question before templating
+    answer      str | number | null, optional: the gold answer
+    ...         task metadata, kept as top-level fields so reward functions receive them as
+                keyword arguments (Countdown's `numbers` and `target`, MATH's `level`, ...)
+
+sample record (`sample` adds)
+    sample_index       int: 0..K-1 within the prompt's group; (id, sample_index) is unique
+    completion         str: the generated text (special tokens removed)
+    finish_reason      "stop" (end of sequence or a stop string) or "length" (hit the token limit)
+    prompt_tokens      int
+    completion_tokens  int
+
+scored record (`reward` adds)
+    rewards     {name: float | null}: each reward's score; null means "could not be judged"
+                (an unparseable gold answer, a sandbox failure) and is left out, as TRL does
+    reward      float | null: the weighted sum of the non-null scores (null if all are null)
+    reward_info {column: value}, optional: per-completion details a reward reported (TRL's
+                `log_extra`), e.g. the code reward's run status
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from r1cli.artifacts import Loaded
+from r1cli.errors import DataError
+
+PROMPT_FIELDS = ("id", "task", "prompt")
+SAMPLE_FIELDS = ("sample_index", "completion", "finish_reason", "prompt_tokens", "completion_tokens")
+SCORED_FIELDS = ("rewards", "reward")
+FINISH_REASONS = ("stop", "length")
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_messages(v: Any) -> bool:
+    return (
+        isinstance(v, list)
+        and len(v) > 0
+        and all(isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in v)
+    )
+
+
+def _is_answer(v: Any) -> bool:
+    return v is None or (isinstance(v, (str, int, float)) and not isinstance(v, bool))
+
+
+def _is_score(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _is_rewards(v: Any) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and _is_score(s) for k, s in v.items())
+
+
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "id": (lambda v: _is_str(v) and v != "", "a non-empty string"),
+    "task": (_is_str, "a string"),
+    "prompt": (lambda v: (_is_str(v) and v != "") or _is_messages(v), 'a non-empty string or a list of {"role", "content"} messages'),
+    "question": (_is_str, "a string"),
+    "answer": (_is_answer, "a string, a number or null"),
+    "sample_index": (_is_int, "a non-negative integer"),
+    "completion": (_is_str, "a string"),
+    "finish_reason": (lambda v: v in FINISH_REASONS, "'stop' or 'length'"),
+    "prompt_tokens": (_is_int, "a non-negative integer"),
+    "completion_tokens": (_is_int, "a non-negative integer"),
+    "rewards": (_is_rewards, "a mapping of reward name to number or null"),
+    "reward": (_is_score, "a number or null"),
+}
+
+_REQUIRED = {
+    "prompt": PROMPT_FIELDS,
+    "sample": PROMPT_FIELDS + SAMPLE_FIELDS,
+    "scored": PROMPT_FIELDS + SAMPLE_FIELDS + SCORED_FIELDS,
+}
+
+KINDS = tuple(_REQUIRED)
+
+
+def _type_of(v: Any) -> str:
+    return "null" if v is None else type(v).__name__
+
+
+def validate(loaded: Loaded, kind: str, *, require: tuple[str, ...] = ()) -> None:
+    """Check every record of `loaded` against the schema of `kind`; stop at the first problem.
+
+    `require` names extra fields a stage needs (e.g. `answer` for accuracy rewards).
+    """
+    required = _REQUIRED[kind] + tuple(f for f in require if f not in _REQUIRED[kind])
+    # Optional fields are checked whenever present.
+    checked = [f for f in _CHECKS if f not in required]
+    seen: dict[Any, int] = {}
+    grouped = kind != "prompt"
+    for i, record in enumerate(loaded.records):
+        where = loaded.where(i)
+        for name in required:
+            if name not in record:
+                raise DataError(where, _missing_hint(kind, name), field=name)
+        for name in (*required, *checked):
+            if name in record and name in _CHECKS:
+                ok, expected = _CHECKS[name]
+                if not ok(record[name]):
+                    raise DataError(where, f"must be {expected}, got {_type_of(record[name])} {_short(record[name])}", field=name)
+        key = (record["id"], record["sample_index"]) if grouped else record["id"]
+        if key in seen:
+            what = f"id {record['id']!r} sample_index {record['sample_index']}" if grouped else f"id {record['id']!r}"
+            raise DataError(where, f"duplicate {what} (first at line {loaded.lines[seen[key]]})", field="id")
+        seen[key] = i
+
+
+def _missing_hint(kind: str, name: str) -> str:
+    if name in SAMPLE_FIELDS and kind != "prompt":
+        return "missing; this input must be the output of `r1cli sample`"
+    if name in SCORED_FIELDS:
+        return "missing; this input must be the output of `r1cli reward`"
+    if name == "answer":
+        return "missing; the chosen rewards need a gold answer"
+    return "missing"
+
+
+def _short(v: Any, limit: int = 40) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a completion as TRL passes it: a string, or a list of chat messages."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list):
+        return "".join(m.get("content", "") if isinstance(m, dict) else str(m) for m in completion)
+    return "" if completion is None else str(completion)
