@@ -323,6 +323,11 @@ class JsonlOutput:
             return
         self._rewrite([{_HEADER_KEY: self.header}] if self.header is not None else [])
 
+    def retain(self, keep) -> None:
+        """Keep only the resumed records for which `keep(record)` is true (e.g. whole groups)."""
+        self.resumed = [r for r in self.resumed if keep(r)]
+        self._rewrite([{_HEADER_KEY: self.header}, *self.resumed])
+
     def _rewrite(self, records: list[dict[str, Any]]) -> None:
         assert self._file is not None
         self._file.seek(0)

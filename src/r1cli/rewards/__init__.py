@@ -31,16 +31,37 @@ _REGISTRY: dict[str, RewardFn] = {}
 _LOADED = False
 
 
-def register(name: str) -> Callable[[RewardFn], RewardFn]:
-    """Register a reward function under `name` (its keyword-only defaults are its parameters)."""
+_TRL_ARGS = ("completions", "prompts", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments")
+
+
+def register(name: str, *, needs: tuple[str, ...] = ()) -> Callable[[RewardFn], RewardFn]:
+    """Register a reward function under `name`.
+
+    Its keyword-only arguments with defaults are its parameters; `needs` names the dataset
+    columns every record must have (checked before any scoring or training starts).
+    """
 
     def wrap(fn: RewardFn) -> RewardFn:
         if name in _REGISTRY and _REGISTRY[name] is not fn:
             raise ValueError(f"reward {name!r} registered twice")
+        fn.r1cli_needs = tuple(needs)  # type: ignore[attr-defined]
         _REGISTRY[name] = fn
         return fn
 
     return wrap
+
+
+def needs(fn: RewardFn) -> tuple[str, ...]:
+    """Columns a reward requires: declared at registration, or, for a user's function, its
+    named arguments that have no default (TRL's own arguments aside)."""
+    declared = getattr(fn, "r1cli_needs", None)
+    if declared is not None:
+        return declared
+    return tuple(
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.default is inspect.Parameter.empty and p.name not in _TRL_ARGS
+    )
 
 
 def _load_builtins() -> None:

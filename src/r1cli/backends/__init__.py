@@ -1,0 +1,74 @@
+"""Sampling backends: one interface, so changing the engine is a flag, not a fork of the stage.
+
+A backend turns tokenized prompts into K generations each. Every backend returns the same
+`Generation` facts, so `sample` writes identical records whichever engine produced them.
+
+    plain   transformers `generate`, everywhere (CPU included)
+    vllm    vLLM, when it is installed (GPU hosts)
+    auto    vllm when importable on a GPU host, else plain
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from r1cli.errors import R1Error
+
+BACKENDS = ("auto", "plain", "vllm")
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    k: int = 4
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 512
+    stop: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class Generation:
+    text: str
+    completion_tokens: int
+    finish_reason: str  # "stop" | "length"
+
+
+class Backend(Protocol):
+    name: str
+
+    def generate(self, prompt_ids: list[list[int]], params: SamplingParams, seed: int) -> list[list[Generation]]:
+        """K generations for each prompt, in prompt order."""
+        ...
+
+
+def batch_seed(seed: int, ids: list[str]) -> int:
+    """A batch's seed depends on the run's seed and the prompts in it, not on what ran before,
+    so a resumed run samples a batch exactly as a fresh run with the same batches would."""
+    digest = hashlib.sha256(f"{seed}:{chr(31).join(ids)}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def choose(name: str, device: str) -> str:
+    if name not in BACKENDS:
+        raise R1Error(f"--backend {name!r}: choose one of {', '.join(BACKENDS)}")
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    if name == "vllm" and not has_vllm:
+        raise R1Error("--backend vllm: vLLM is not installed; install it (pip install 'r1cli[vllm]') or use --backend plain")
+    if name == "auto":
+        return "vllm" if has_vllm and device.startswith("cuda") else "plain"
+    return name
+
+
+def create(name: str, model_loader: Any, tokenizer: Any, **options: Any) -> Backend:
+    """Instantiate backend `name`. `model_loader()` loads the transformers model on demand,
+    since vLLM loads weights itself."""
+    if name == "vllm":
+        from r1cli.backends.vllm import VllmBackend
+
+        return VllmBackend(tokenizer=tokenizer, **options)
+    from r1cli.backends.plain import PlainBackend
+
+    return PlainBackend(model_loader(), tokenizer)

@@ -1,0 +1,161 @@
+"""`r1cli sample`: K completions per prompt from a model, resumable, on any backend.
+
+    r1cli sample prompts.jsonl -m models/tiny -k 4 -o samples.jsonl
+    r1cli prepare countdown -n 8 -o - | r1cli sample - -m Qwen/Qwen2.5-0.5B -k 8 -o - | r1cli reward - -o -
+    r1cli sample prompts.jsonl -m runs/grpo --backend vllm --max-new-tokens 4096 -o samples.jsonl
+
+A killed run leaves `OUT.partial`; the same command again finishes the missing prompts
+without duplicating or losing a completed group. Other settings are refused unless --force.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from r1cli import artifacts, records as schema
+from r1cli.artifacts import JsonlOutput, Manifest
+from r1cli.config import StageConfig
+from r1cli.console import Progress, info, warn
+
+
+@dataclass
+class SampleConfig(StageConfig):
+    model: str = ""
+    adapter: str | None = None
+    k: int = 4
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 512
+    seed: int = 0
+    stop: list[str] = field(default_factory=list)
+    batch_size: int = 8
+    backend: str = "auto"
+    device: str = "auto"
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+
+    def validate(self) -> None:
+        self.require(bool(self.model), "model", "is required (a hub name or a local folder)")
+        self.require(self.k >= 1, "k", "must be at least 1")
+        self.require(self.temperature >= 0, "temperature", "must be >= 0 (0 means greedy)")
+        self.require(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
+        self.require(self.max_new_tokens >= 1, "max_new_tokens", "must be at least 1")
+        self.require(self.batch_size >= 1, "batch_size", "must be at least 1")
+        self.require(self.temperature > 0 or self.k == 1, "k", "must be 1 with --temperature 0 (greedy decoding gives K identical completions)")
+
+    def settings(self) -> dict[str, Any]:
+        """What decides the output's distribution: a resumed run must match these."""
+        keys = ("k", "temperature", "top_p", "max_new_tokens", "seed", "stop")
+        return {k: getattr(self, k) for k in keys}
+
+
+def _tokenize(tokenizer: Any, prompt: Any) -> list[int]:
+    # As TRL does: chat messages through the chat template, text prompts through the tokenizer.
+    if isinstance(prompt, list):
+        return list(tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
+    return list(tokenizer(prompt)["input_ids"])
+
+
+def run(input_path: str, output: str, cfg: SampleConfig, *, force: bool = False) -> dict[str, Any]:
+    from r1cli import backends, models
+
+    artifacts.check_output_free(output, force)
+    loaded = artifacts.read_jsonl(input_path)
+    schema.validate(loaded, "prompt")
+    ref = models.resolve(cfg.model, cfg.adapter)
+    tokenizer = models.load_tokenizer(ref, trust_remote_code=cfg.trust_remote_code)
+    if any(isinstance(r["prompt"], list) for r in loaded.records):
+        models.require_chat_template(tokenizer, ref, "the prompts are chat messages")
+    prompt_ids = [_tokenize(tokenizer, r["prompt"]) for r in loaded.records]
+
+    from r1cli.device import pick_device, pick_dtype
+
+    device = pick_device(cfg.device)
+    backend_name = backends.choose(cfg.backend, device)
+    params = backends.SamplingParams(cfg.k, cfg.temperature, cfg.top_p, cfg.max_new_tokens, tuple(cfg.stop))
+    manifest = Manifest("sample", cfg.to_dict(), [loaded.info], ref.identity())
+    header = None if output == artifacts.STDIO else {
+        "stage": "sample", "model": ref.identity(), "input_sha256": loaded.info.sha256, **cfg.settings()
+    }
+
+    with JsonlOutput(output, force=force, header=header) as out:
+        done_ids = _complete_groups(out, cfg.k)
+        todo = [i for i, r in enumerate(loaded.records) if r["id"] not in done_ids]
+        if done_ids:
+            info(f"sample: resuming {output}: {len(done_ids)} of {len(loaded.records)} prompts already done")
+        dtype = pick_dtype(device, cfg.dtype)
+        engine = backends.create(
+            backend_name,
+            lambda: models.load_model(ref, device=device, dtype=dtype, trust_remote_code=cfg.trust_remote_code),
+            tokenizer,
+            base=ref.base, adapter=ref.adapter, tokenizer_source=ref.tokenizer_source,
+            dtype=str(dtype).removeprefix("torch."), seed=cfg.seed, trust_remote_code=cfg.trust_remote_code,
+        )
+        # Similar lengths batched together waste less compute on padding.
+        todo.sort(key=lambda i: len(prompt_ids[i]))
+        reasons = {"stop": 0, "length": 0}
+        new_tokens = 0
+        t0 = time.monotonic()
+        with Progress("sample", len(loaded.records), unit="prompts", rate_unit="tok", done=len(done_ids)) as progress:
+            for start in range(0, len(todo), cfg.batch_size):
+                batch = todo[start : start + cfg.batch_size]
+                ids = [loaded.records[i]["id"] for i in batch]
+                groups = engine.generate([prompt_ids[i] for i in batch], params, backends.batch_seed(cfg.seed, ids))
+                rows = []
+                for i, group in zip(batch, groups):
+                    for j, g in enumerate(group):
+                        rows.append({
+                            **loaded.records[i],
+                            "sample_index": j,
+                            "completion": g.text,
+                            "finish_reason": g.finish_reason,
+                            "prompt_tokens": len(prompt_ids[i]),
+                            "completion_tokens": g.completion_tokens,
+                        })
+                        reasons[g.finish_reason] += 1
+                        new_tokens += g.completion_tokens
+                out.write(rows)
+                progress.advance(len(batch), rate_count=sum(r["completion_tokens"] for r in rows))
+        elapsed = time.monotonic() - t0
+        final = None
+        if not out.to_stdout:
+            final = _in_input_order(out.resumed_and_written(), loaded.records)
+        stats = _stats(final if final is not None else [], reasons, new_tokens, elapsed, len(todo), backend_name)
+        out.commit(manifest.finish(stats, backend=backend_name, device=device), order=final)
+    info(f"sample: {len(loaded.records)} prompts x {cfg.k} -> {output}  ({stats['new_tokens_per_s']:.0f} tok/s, "
+         f"{stats['finish_length']} hit the token limit)")
+    return stats
+
+
+def _complete_groups(out: JsonlOutput, k: int) -> set[str]:
+    """Ids whose K samples are all in the partial file; anything else is dropped and redone."""
+    counts: dict[str, set[int]] = {}
+    for r in out.resumed:
+        counts.setdefault(r.get("id"), set()).add(r.get("sample_index"))
+    done = {i for i, idx in counts.items() if idx == set(range(k))}
+    if len(done) * k != len(out.resumed):
+        warn(f"sample: dropping {len(out.resumed) - len(done) * k} samples of unfinished groups; they are sampled again")
+        out.retain(lambda r: r.get("id") in done)
+    return done
+
+
+def _in_input_order(rows: list[dict[str, Any]], prompts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    position = {r["id"]: i for i, r in enumerate(prompts)}
+    return sorted(rows, key=lambda r: (position.get(r["id"], len(position)), r["sample_index"]))
+
+
+def _stats(rows: list[dict[str, Any]], reasons: dict[str, int], new_tokens: int, elapsed: float, generated: int, backend: str) -> dict[str, Any]:
+    lengths = [r["completion_tokens"] for r in rows]
+    return {
+        "samples": len(rows),
+        "prompts_generated_this_run": generated,
+        "finish_stop": sum(r["finish_reason"] == "stop" for r in rows) if rows else reasons["stop"],
+        "finish_length": sum(r["finish_reason"] == "length" for r in rows) if rows else reasons["length"],
+        "mean_completion_tokens": (sum(lengths) / len(lengths)) if lengths else None,
+        "new_tokens": new_tokens,
+        "seconds": round(elapsed, 3),
+        "new_tokens_per_s": new_tokens / elapsed if elapsed > 0 else 0.0,
+        "backend": backend,
+    }

@@ -1,0 +1,164 @@
+"""Loading models and tokenizers the same way in every stage.
+
+A model is a hub name or a local folder. A folder holding a LoRA adapter (`adapter_config.json`)
+is loaded as its base model with the adapter on top, so a stage's output folder can be passed
+straight to the next stage. Weights load from safetensors only, and `trust_remote_code` stays
+off unless the user asks for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r1cli.errors import R1Error
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def quiet_transformers() -> None:
+    """transformers' own progress bars (loading/writing shards) would clutter our stderr."""
+    from huggingface_hub.utils import logging as hub_logging
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    # Retries against an unreachable hub are reported once, in our own error message.
+    hub_logging.set_verbosity_error()
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What to load: a base (hub name or folder) and optionally a LoRA adapter folder."""
+
+    base: str
+    adapter: str | None = None
+
+    @property
+    def base_is_local(self) -> bool:
+        return Path(self.base).is_dir()
+
+    @property
+    def tokenizer_source(self) -> str:
+        # Stage outputs save the tokenizer beside the adapter (it may carry a chat template).
+        if self.adapter and (Path(self.adapter) / "tokenizer_config.json").exists():
+            return self.adapter
+        return self.base
+
+    def identity(self) -> dict[str, Any]:
+        """Model identity for manifests and resume checks."""
+        out: dict[str, Any] = {"base": self.base if not self.base_is_local else str(Path(self.base).resolve())}
+        if self.base_is_local:
+            out["fingerprint"] = _fingerprint(Path(self.base))
+        if self.adapter:
+            out["adapter"] = str(Path(self.adapter).resolve())
+            out["adapter_fingerprint"] = _fingerprint(Path(self.adapter))
+        return out
+
+
+def _fingerprint(folder: Path) -> str:
+    """Cheap identity of a model folder: its config plus the names and sizes of its weights.
+
+    Hashing multi-gigabyte weights would cost minutes per stage; a retrained model changes
+    sizes or config in practice, and the manifests record full paths as well.
+    """
+    digest = hashlib.sha256()
+    for name in ("config.json", "adapter_config.json"):
+        p = folder / name
+        if p.exists():
+            digest.update(p.read_bytes())
+    for p in sorted(folder.iterdir()):
+        if p.suffix in WEIGHT_SUFFIXES:
+            stat = p.stat()
+            digest.update(f"{p.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+    return digest.hexdigest()[:16]
+
+
+def resolve(model: str, adapter: str | None = None) -> ModelRef:
+    """Check that `model` (and `adapter`) can be loaded, without loading any weights."""
+    path = Path(model)
+    if path.exists():
+        if not path.is_dir():
+            raise R1Error(f"--model {model}: is a file; pass the model folder (with config.json) or a hub name")
+        if (path / "adapter_config.json").exists():
+            if adapter:
+                raise R1Error(f"--model {model} is itself a LoRA adapter; pass its base as --model, or drop --adapter")
+            base = _adapter_base(path)
+            return ModelRef(resolve(base).base, str(path))
+        if not (path / "config.json").exists():
+            raise R1Error(f"--model {model}: not a model folder (no config.json or adapter_config.json)")
+    elif model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise R1Error(f"--model {model}: no such folder")
+    if adapter is not None:
+        apath = Path(adapter)
+        if not (apath / "adapter_config.json").exists():
+            raise R1Error(f"--adapter {adapter}: not a LoRA adapter folder (no adapter_config.json)")
+    return ModelRef(model, adapter)
+
+
+def _adapter_base(adapter: Path) -> str:
+    try:
+        config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise R1Error(f"{adapter}/adapter_config.json: unreadable ({e})") from None
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise R1Error(f"{adapter}/adapter_config.json: no base_model_name_or_path; pass the base with --model and this folder with --adapter")
+    return base
+
+
+def _hub_error(what: str, name: str, e: Exception) -> R1Error:
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    if Path(name).exists():
+        return R1Error(f"{what} {name}: cannot be loaded: {first}")
+    return R1Error(
+        f"{what} {name!r}: not a local folder, and it could not be loaded from the Hugging Face hub: {first} "
+        "(offline? set HF_HUB_OFFLINE=1 to skip the network)"
+    )
+
+
+def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    quiet_transformers()
+    try:
+        tok = AutoTokenizer.from_pretrained(ref.tokenizer_source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise _hub_error("--model", ref.tokenizer_source, e) from None
+    if tok.pad_token is None:
+        # Batched generation needs a pad token; the EOS token is the usual stand-in.
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def require_chat_template(tokenizer: Any, ref: ModelRef, why: str) -> None:
+    if not getattr(tokenizer, "chat_template", None):
+        raise R1Error(
+            f"--model {ref.tokenizer_source}: the tokenizer has no chat template, but {why}; "
+            "use a text template (--template r1-zero, plain or a file) for base models"
+        )
+
+
+def load_model(ref: ModelRef, *, device: str, dtype: Any, trust_remote_code: bool = False, merge_adapter: bool = True) -> Any:
+    """Load for inference: the adapter, if any, merged into the base for speed."""
+    from transformers import AutoModelForCausalLM
+
+    quiet_transformers()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(ref.base, dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True)
+    except (OSError, ValueError) as e:
+        raise _hub_error("--model", ref.base, e) from None
+    if ref.adapter:
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(model, ref.adapter)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise R1Error(f"--adapter {ref.adapter}: does not fit model {ref.base}: {str(e).splitlines()[0]}") from None
+        if merge_adapter:
+            model = model.merge_and_unload()
+    model.to(device)
+    model.eval()
+    return model

@@ -1,0 +1,227 @@
+"""Tasks: turn raw data into prompt records, and know what a correct answer is.
+
+A task names the reward that decides correctness (`accuracy`; a score of 1.0 means correct),
+the default reward mix for `reward` and `grpo`, and how answers are normalised for majority
+voting. Because a task's reward *is* its evaluation, the metric and the reward cannot drift.
+
+    countdown    TinyZero's Countdown, generated from a seed (numbers, target, a known solution)
+    arithmetic   `a + b` / `a - b` problems, generated; easy enough for a tiny model
+    gsm8k        GSM8K format: `question`, and `answer` whose gold number follows `####`
+    math         MATH format: `problem`, `answer` (or the last \\boxed{} of `solution`)
+
+File tasks read any local JSONL/JSON/parquet/CSV file or `datasets` folder (or a hub dataset by
+name); `--field question=COLUMN` maps differently named columns. Every column of the source is
+kept on the record, so nothing a later stage might want is lost.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from r1cli.errors import DataError, R1Error
+from r1cli.rewards import RewardSpec
+from r1cli.tasks import generated, sources
+from r1cli.templates import Template
+
+# Fields every prompt record owns; a source column of the same name is not copied over them.
+RESERVED = ("id", "task", "question", "prompt", "answer")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    summary: str
+    accuracy: RewardSpec
+    rewards: tuple[RewardSpec, ...]
+    answer_kind: str  # how `answer_key` normalises answers for majority voting
+    generate: Callable[..., list[dict[str, Any]]] | None = None
+    fields: Mapping[str, str] = field(default_factory=dict)  # record field -> default source column
+    gold: Callable[[dict[str, Any]], Any] | None = None  # gold answer from a source row
+    hub: tuple[str, str | None] | None = None  # default hub dataset (name, config)
+
+    @property
+    def generated(self) -> bool:
+        return self.generate is not None
+
+
+def _gsm8k_gold(row: dict[str, Any]) -> str | None:
+    value = row.get("answer")
+    if value is None:
+        return None
+    text = str(value)
+    if "####" in text:
+        text = text.rsplit("####", 1)[1]
+    return text.strip().replace(",", "") or None
+
+
+def last_boxed(text: str) -> str | None:
+    r"""Content of the last `\boxed{...}` (or `\fbox{...}`) in `text`, braces balanced."""
+    starts = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]
+    if not starts:
+        return None
+    i = start = starts[-1]
+    depth = 1
+    while i < len(text):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[start:i].strip()
+        i += 1
+    return None
+
+
+def _math_gold(row: dict[str, Any]) -> str | None:
+    value = row.get("answer")
+    if value not in (None, ""):
+        return str(value).strip()
+    solution = row.get("solution")
+    return last_boxed(str(solution)) if solution else None
+
+
+_ACCURACY_FORMAT = (RewardSpec("accuracy", 1.0), RewardSpec("format", 0.2))
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task(
+            "countdown",
+            "TinyZero's Countdown: reach the target with each given number once (generated)",
+            accuracy=RewardSpec("countdown", 1.0, {"format_score": 0.0}),
+            rewards=(RewardSpec("countdown", 1.0),),
+            answer_kind="countdown",
+            generate=generated.countdown,
+        ),
+        Task(
+            "arithmetic",
+            "two-number addition and subtraction (generated; learnable by a tiny model)",
+            accuracy=RewardSpec("numeric"),
+            rewards=_ACCURACY_FORMAT,
+            answer_kind="numeric",
+            generate=generated.arithmetic,
+        ),
+        Task(
+            "gsm8k",
+            "grade-school word problems with a numeric answer (GSM8K format)",
+            accuracy=RewardSpec("numeric"),
+            rewards=_ACCURACY_FORMAT,
+            answer_kind="numeric",
+            fields={"question": "question", "answer": "answer"},
+            gold=_gsm8k_gold,
+            hub=("openai/gsm8k", "main"),
+        ),
+        Task(
+            "math",
+            "competition math with LaTeX answers checked by math-verify (MATH / MATH-500 / AIME format)",
+            accuracy=RewardSpec("math"),
+            rewards=_ACCURACY_FORMAT,
+            answer_kind="math",
+            fields={"question": "problem", "answer": "answer"},
+            gold=_math_gold,
+            hub=("HuggingFaceH4/MATH-500", None),
+        ),
+    )
+}
+
+
+def get(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise R1Error(f"unknown task {name!r}; built-in tasks: {', '.join(TASKS)}") from None
+
+
+@dataclass
+class PromptSource:
+    """Where prompts come from: a task plus its data, count, split, seed and template."""
+
+    task: str
+    data: str | None = None
+    split: str | None = None
+    config: str | None = None
+    n: int | None = None
+    seed: int = 0
+    shuffle: bool = False
+    template: str = "r1-zero"
+    system: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    language: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # generator options, e.g. digits
+
+
+def build_prompts(src: PromptSource) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Prompt records for `src`, and a description of the source for the manifest."""
+    task = get(src.task)
+    template = Template(src.template, src.system)
+    if task.generated:
+        assert task.generate is not None
+        if src.data:
+            raise R1Error(f"task {task.name!r} is generated from a seed; it takes no --data")
+        split = src.split or "train"
+        if split not in ("train", "test"):
+            raise R1Error(f"--split {split!r}: generated tasks have the splits 'train' and 'test'")
+        try:
+            rows = task.generate(src.n if src.n is not None else 100, src.seed, split, **src.options)
+        except TypeError as e:
+            raise R1Error(f"task {task.name!r}: bad generator option ({e})") from None
+        source = {"generated": task.name, "seed": src.seed, "split": split, "options": src.options}
+        records = [_record(task, f"{task.name}-{split}-{src.seed}-{i}", row, template, src.language) for i, row in enumerate(rows)]
+        return records, source
+
+    if src.data is None and task.hub is None:
+        raise R1Error(f"task {task.name!r} needs --data PATH")
+    if src.data is None:
+        assert task.hub is not None
+        data, config = task.hub
+        loaded = sources.load(data, split=src.split, config=src.config or config)
+    else:
+        loaded = sources.load(src.data, split=src.split, config=src.config)
+    order = list(range(len(loaded.rows)))
+    if src.shuffle:
+        random.Random(src.seed).shuffle(order)
+    if src.n is not None:
+        order = order[: src.n]
+    mapping = {**task.fields, **src.fields}
+    unknown = sorted(set(src.fields) - {"id", "question", "answer"})
+    if unknown:
+        raise R1Error(f"--field {unknown[0]}=...: only id, question and answer can be mapped")
+    records = []
+    for i in order:
+        row, where = loaded.rows[i], loaded.where[i]
+        qcol = mapping["question"]
+        if qcol not in row:
+            raise DataError(where, f"missing; map the question column with --field question=COLUMN (columns: {', '.join(map(str, row))})", field=qcol)
+        if not isinstance(row[qcol], str) or not row[qcol].strip():
+            raise DataError(where, "must be a non-empty string", field=qcol)
+        acol = mapping.get("answer", "answer")
+        renamed = {**row, "answer": row.get(acol)} if acol != "answer" else row
+        if acol not in row and not (task.name == "math" and "solution" in row):
+            raise DataError(where, "missing; map the gold answer column with --field answer=COLUMN", field=acol)
+        gold = task.gold(renamed) if task.gold else renamed.get("answer")
+        idcol = mapping.get("id") or next((c for c in ("id", "unique_id") if c in row), None)
+        rid = str(row[idcol]) if idcol and row.get(idcol) is not None else f"{task.name}-{i}"
+        extra = {k: v for k, v in row.items() if k not in (qcol, acol) and k not in RESERVED}
+        if task.name == "gsm8k" and isinstance(row.get(acol), str) and "solution" not in extra:
+            extra["solution"] = row[acol]  # GSM8K's worked solution: cold-start SFT material
+        records.append(_record(task, rid, {"question": row[qcol], "answer": gold, **extra}, template, src.language))
+    _check_unique(records)
+    return records, loaded.source
+
+
+def _record(task: Task, rid: str, row: dict[str, Any], template: Template, language: str | None) -> dict[str, Any]:
+    question = row["question"]
+    rest = {k: v for k, v in row.items() if k not in ("question", "answer")}
+    record = {"id": rid, "task": task.name, "question": question, "prompt": template.apply(question, row), "answer": row.get("answer"), **rest}
+    if language:
+        record["language"] = language
+    return record
+
+
+def _check_unique(records: list[dict[str, Any]]) -> None:
+    seen: set[str] = set()
+    for r in records:
+        if r["id"] in seen:
+            raise R1Error(f"the data has the id {r['id']!r} twice; map a unique column with --field id=COLUMN")
+        seen.add(r["id"])

@@ -1,0 +1,108 @@
+"""Tasks generated offline from a seed: Countdown (TinyZero's task) and arithmetic.
+
+Generated problems are split into train and test by a hash of the problem itself, not by the
+seed: a problem lands in the same split whatever seed or count produced it, so prompts
+generated for training never appear among held-out evaluation prompts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+TEST_SHARE = 10  # one problem in TEST_SHARE belongs to the test split
+
+
+def split_of(key: str) -> str:
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return "test" if digest[0] % TEST_SHARE == 0 else "train"
+
+
+def _take(make: Callable[[random.Random], dict[str, Any] | None], n: int, seed: int, split: str, key: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    rows: list[dict[str, Any]] = []
+    attempts = 0
+    while len(rows) < n:
+        attempts += 1
+        if attempts > 200 * n + 10_000:
+            raise RuntimeError(f"could only generate {len(rows)} distinct {split} problems of the {n} asked for; widen the task's ranges")
+        row = make(rng)
+        if row is None:
+            continue
+        k = key(row)
+        if k in seen or split_of(k) != split:
+            continue
+        seen.add(k)
+        rows.append(row)
+    return rows
+
+
+# -- Countdown -------------------------------------------------------------------------------
+
+COUNTDOWN_QUESTION = (
+    "Using the numbers {numbers}, create an equation that equals {target}. "
+    "You can use basic arithmetic operations (+, -, *, /) and each number must be used exactly once. "
+    "Show your reasoning in <think> </think> tags and give the final equation in <answer> </answer> tags, "
+    "for example <answer> (1 + 2) / 3 </answer>"
+)
+
+
+def _random_expression(rng: random.Random, numbers: list[int]) -> tuple[str, Fraction] | None:
+    """Combine all numbers with random operations; None if an intermediate goes bad."""
+    items: list[tuple[str, Fraction]] = [(str(n), Fraction(n)) for n in numbers]
+    while len(items) > 1:
+        i, j = rng.sample(range(len(items)), 2)
+        (ea, va), (eb, vb) = items[i], items[j]
+        op = rng.choice("+-*/")
+        if op == "/" and (vb == 0 or (va / vb).denominator != 1):
+            return None
+        value = {"+": va + vb, "-": va - vb, "*": va * vb, "/": va / vb if vb else Fraction(0)}[op]
+        if value <= 0:
+            return None
+        rest = [it for k, it in enumerate(items) if k not in (i, j)]
+        items = [*rest, (f"({ea} {op} {eb})", value)]
+    expr, value = items[0]
+    return expr[1:-1] if expr.startswith("(") else expr, value
+
+
+def countdown(n: int, seed: int, split: str, *, min_numbers: int = 3, max_numbers: int = 4, max_number: int = 99, max_target: int = 100) -> list[dict[str, Any]]:
+    """Countdown problems that are solvable by construction (the solution is kept)."""
+
+    def make(rng: random.Random) -> dict[str, Any] | None:
+        numbers = [rng.randint(1, max_number) for _ in range(rng.randint(min_numbers, max_numbers))]
+        built = _random_expression(rng, numbers)
+        if built is None or built[1].denominator != 1 or not 1 <= built[1] <= max_target:
+            return None
+        solution, value = built
+        target = int(value)
+        return {
+            "question": COUNTDOWN_QUESTION.format(numbers=numbers, target=target),
+            "answer": str(target),
+            "numbers": numbers,
+            "target": target,
+            "solution": solution,
+        }
+
+    return _take(make, n, seed, split, key=lambda r: f"{sorted(r['numbers'])}->{r['target']}")
+
+
+# -- Arithmetic --------------------------------------------------------------------------------
+
+def arithmetic(n: int, seed: int, split: str, *, digits: int = 2, ops: str = "+-") -> list[dict[str, Any]]:
+    """`a + b` style problems with a non-negative integer answer: easy enough for a tiny model."""
+    hi = 10**digits - 1
+
+    def make(rng: random.Random) -> dict[str, Any]:
+        op = rng.choice(ops)
+        a, b = rng.randint(0, hi), rng.randint(0, hi)
+        if op == "-" and b > a:
+            a, b = b, a
+        value = {"+": a + b, "-": a - b, "*": a * b}[op]
+        return {"question": f"What is {a} {op} {b}?", "answer": str(value), "operands": [a, b], "op": op}
+
+    return _take(make, n, seed, split, key=lambda r: r["question"])
+
