@@ -69,7 +69,7 @@ def _load_builtins() -> None:
     if not _LOADED:
         _LOADED = True
         # Importing a module registers its rewards.
-        from r1cli.rewards import accuracy, code, countdown, fmt, language, length  # noqa: F401
+        from r1cli.rewards import accuracy, code, countdown, fmt, language, length, task_accuracy  # noqa: F401
 
 
 def names() -> list[str]:

@@ -25,6 +25,7 @@ from r1cli import sandbox
 from r1cli.errors import R1Error
 from r1cli.records import completion_text
 from r1cli.rewards import register
+from r1cli.rewards.tags import answer_span
 
 # A completion's status, in the order a failing test is reported (the first failing test decides).
 STATUSES = ("passed", "wrong", "runtime_error", "timeout", "memory", "output_limit", "sandbox_error", "no_code",
@@ -32,7 +33,6 @@ STATUSES = ("passed", "wrong", "runtime_error", "timeout", "memory", "output_lim
 MODES = ("fraction", "all")
 PYTHON_TAGS = {"python", "python3", "py", "py3"}
 
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 # A fence opens at the start of a line (```python or ~~~) and closes with the same fence on a line of its own.
 _FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)\n(?P<body>.*?)^[ \t]*(?P=fence)[ \t]*$", re.DOTALL | re.MULTILINE)
 
@@ -50,8 +50,8 @@ def extract_code(text: str) -> str | None:
     >>> extract_code("no code here") is None
     True
     """
-    answers = _ANSWER.findall(text)
-    region = answers[-1] if answers else text
+    span = answer_span(text)
+    region = text if span is None else span
     tagged, untagged = None, None
     for m in _FENCE.finditer(region):
         body = m.group("body")

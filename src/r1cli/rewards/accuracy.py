@@ -1,0 +1,466 @@
+"""Accuracy rewards: is the model's final answer the gold answer?
+
+`math` checks LaTeX/symbolic answers with math-verify (sympy) in worker processes with a hard
+deadline (see `r1cli.pool`); `numeric` compares plain numbers (GSM8K) in-process.
+`answer_key` / `answer_keys` give normalised answers for majority voting (cons@k), so that a
+vote and the reward agree on what "the same answer" means.
+
+    r1cli reward samples.jsonl --reward math -o scored.jsonl
+    r1cli prepare gsm8k -o - | r1cli sample - -m MODEL -k 8 -o - | r1cli reward - --reward numeric -o -
+
+Where the prediction comes from: the last `<answer>...</answer>` when the completion has one
+(the R1-Zero template asks for it); else the whole completion, where a `\\boxed{}` or a
+"final answer is ..." phrase marks the answer.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import math
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
+
+from r1cli.errors import R1Error
+from r1cli.pool import in_forkserver_preload, map_with_deadline
+from r1cli.records import completion_text
+from r1cli.rewards import register
+from r1cli.rewards.tags import answer_span
+
+# --- where the answer is ---------------------------------------------------------------------
+
+# A `$` not escaped as `\$`, or the other LaTeX math delimiters, or a box.
+_LATEX_DELIMITER = re.compile(r"(?<!\\)\$|\\\(|\\\[|\\boxed|\\fbox")
+
+
+def as_latex(text: str) -> str:
+    """Bare LaTeX (`\\frac{14}{3}`, `\\text{Evelyn}`) wrapped in `$...$` so math-verify sees math.
+
+    math-verify only reads LaTeX between delimiters or inside a box; a bare gold answer or a
+    bare `<answer>` content would otherwise be read as text, where only plain numbers are
+    found (`\\frac{14}{3}` would come out as 14 or 3). Text that already has delimiters is kept.
+
+    >>> as_latex(r"\\frac{14}{3}")
+    '$\\\\frac{14}{3}$'
+    >>> as_latex(r"so $x=2$")
+    'so $x=2$'
+    """
+    text = text.strip()
+    if not text or _LATEX_DELIMITER.search(text):
+        return text
+    return f"${text}$"
+
+
+# --- math: runs in the checking workers ----------------------------------------------------
+
+_quiet = False
+
+
+def _math_verify():
+    """math-verify, imported on first use, with its timeout warnings silenced.
+
+    Its signal-based timeouts are turned off on every call (they raise off the main thread and
+    cannot interrupt C code); the deadline is the pool's. It then logs a warning that we must
+    bound the time ourselves, which we do.
+    """
+    global _quiet
+    import math_verify
+
+    if not _quiet:
+        for name in ("math_verify", "math_verify.parser", "math_verify.grader", "math_verify.utils"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        _quiet = True
+    return math_verify
+
+
+@functools.lru_cache(maxsize=1)
+def _configs():
+    mv = _math_verify()
+    # Gold and <answer> content are the answer itself: take whatever math is there.
+    bare = (mv.LatexExtractionConfig(), mv.ExprExtractionConfig())
+    # A whole completion is a chain of thought full of intermediate values: only a box or an
+    # explicit "final answer is ..." / "answer: ..." counts, and a box wins over anything else
+    # (models box their final answer; an "answer" word can appear anywhere in the reasoning).
+    anchored = (
+        mv.LatexExtractionConfig(boxed_match_priority=0, try_extract_without_anchor=False),
+        mv.ExprExtractionConfig(try_extract_without_anchor=False),
+    )
+    return bare, anchored
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_gold(gold: str) -> tuple:
+    mv = _math_verify()
+    parsed = mv.parse(as_latex(gold), extraction_config=_configs()[0], parsing_timeout=None)
+    # Only a sympy object is a judged gold. A string alone means the regex found something
+    # latex2sympy could not read, and comparing raw strings would mark near-misses wrong and
+    # could mark garbage right.
+    return tuple(parsed) if any(not isinstance(p, str) for p in parsed) else ()
+
+
+def _parse_prediction(text: str) -> list:
+    mv = _math_verify()
+    bare, anchored = _configs()
+    span = answer_span(text)
+    if span is not None:
+        return mv.parse(as_latex(span), extraction_config=bare, parsing_timeout=None)
+    return mv.parse(text, extraction_config=anchored, parsing_timeout=None)
+
+
+def check_math(item: tuple[str, str]) -> float | None:
+    """One (gold, completion text) pair: 1.0 equivalent, 0.0 not, None when the gold is unparseable.
+
+    Runs inside a checking worker (it may never return on adversarial input).
+    """
+    gold_text, text = item
+    gold = _parse_gold(gold_text)
+    if not gold:
+        return None
+    pred = _parse_prediction(text)
+    if not pred:
+        return 0.0
+    return 1.0 if _math_verify().verify(list(gold), pred, timeout_seconds=None) else 0.0
+
+
+# Imported once in the forkserver, so a fresh or replacement worker starts with sympy loaded.
+_PRELOAD = ("math_verify", "sympy")
+
+# Typical answer shapes. Checking them once in the forkserver fills the LaTeX parser's lazily
+# built tables (antlr's DFA cache and the like), which every worker then inherits: a cold
+# worker is about a third slower over its first few hundred checks, and workers are replaced
+# whenever one is killed.
+_WARM_UP = (
+    (r"\frac{14}{3}", r"<answer>\dfrac{14}{3}</answer>"),
+    (r"\left( 3, \frac{\pi}{2} \right)", r"So \boxed{(3, \frac{\pi}{2})}."),
+    (r"\text{Evelyn}", r"\boxed{\text{Evelyn}}"),
+    (r"2\sqrt{5}", r"$\boxed{\sqrt{20}}$"),
+    (r"[-2, 7)", r"\boxed{[-2,7)}"),
+    (r"x^2 + 7x + 10", r"\boxed{(x+2)(x+5)}"),
+    (r"\begin{pmatrix} 1 \\ -2 \end{pmatrix}", r"\boxed{\begin{pmatrix} 1 \\ -2 \end{pmatrix}}"),
+    ("6 - 5i", r"\boxed{6-5i}"),
+    (r"90^\circ", r"\boxed{90^{\circ}}"),
+    ("0.5", r"The final answer is $\frac{1}{2}$"),
+    (r"\$18.90", r"\boxed{\$18.90}"),
+    ("3, 5, 7", r"\boxed{3, 5, 7}"),
+    (r"\infty", r"\boxed{\infty}"),
+    (r"y = 2x + 3", r"\boxed{y=2x+3}"),
+)
+
+
+def _warm_up() -> None:
+    try:
+        for item in _WARM_UP:
+            check_math(item)
+        _parse_gold.cache_clear()
+    except Exception:  # never break the forkserver over an optimisation
+        pass
+
+# Scores already computed in this process, keyed by (gold, digest of the text): `cosine`
+# calls `math` again on the same completions, and GRPO groups repeat identical completions.
+_CACHE: OrderedDict[tuple[str, bytes], float | None] = OrderedDict()
+_CACHE_SIZE = 16384
+_CACHE_LOCK = threading.Lock()
+_CUT_OFF = object()  # out of time, or the worker crashed
+
+
+def _key(gold: str, text: str) -> tuple[str, bytes]:
+    return gold, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _gold_text(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+@register("math", needs=("answer",))
+def math_accuracy(
+    completions: Sequence[Any],
+    answer: Sequence[Any] | None = None,
+    *,
+    timeout: float = 5.0,
+    **kwargs: Any,
+) -> list[float | None]:
+    """Math answer checked with math-verify against the gold `answer`: 1.0 equivalent, else 0.0.
+
+    The gold is LaTeX (`\\frac{14}{3}`, `\\left( 3, \\frac{\\pi}{2} \\right)`, `\\text{Evelyn}`)
+    or a number. The prediction is the last `<answer>` content, else a `\\boxed{}` (or a "final
+    answer is" phrase) in the whole completion. A missing or unparseable gold gives None (not
+    judged). A check that runs past `timeout` seconds (an exponent tower, a million digits)
+    gives 0.0: the model's output is at fault, and None would let such output escape the
+    penalty every other wrong answer gets. A crash of the checking worker counts the same.
+
+    >>> math_accuracy(["<think>7+7=14, over 3</think><answer>\\\\frac{14}{3}</answer>", "It is \\\\boxed{4.5}."],
+    ...               answer=["\\\\frac{14}{3}", "\\\\frac{14}{3}"])
+    [1.0, 0.0]
+    """
+    if not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
+        raise R1Error(f"reward 'math': timeout must be a positive number of seconds, got {timeout!r}")
+    n = len(completions)
+    if answer is None:
+        return [None] * n
+    golds = [_gold_text(a) for a in answer]
+    texts = [completion_text(c) for c in completions]
+    scores: list[float | None] = [None] * n
+    todo: dict[tuple[str, bytes], list[int]] = {}
+    with _CACHE_LOCK:
+        for i, (gold, text) in enumerate(zip(golds, texts)):
+            if gold is None:
+                continue
+            key = _key(gold, text)
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                scores[i] = _CACHE[key]
+            else:
+                todo.setdefault(key, []).append(i)
+    if todo:
+        # Same gold together: a worker parses each gold once (its cache) instead of every
+        # worker parsing every gold; GRPO's groups already come this way, offline files may not.
+        keys = sorted(todo, key=lambda k: k[0])
+        items = [(golds[todo[k][0]], texts[todo[k][0]]) for k in keys]
+        results = map_with_deadline(check_math, items, timeout, on_timeout=_CUT_OFF, on_error=_CUT_OFF, preload=_PRELOAD)
+        with _CACHE_LOCK:
+            for key, result in zip(keys, results):
+                for i in todo[key]:
+                    scores[i] = 0.0 if result is _CUT_OFF else result
+                if result is not _CUT_OFF:  # an overloaded host may cut off a fine answer: try again next time
+                    _CACHE[key] = result
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return scores
+
+
+# --- numeric: plain numbers, in-process -------------------------------------------------
+
+# "1,234.5", "-3", ".5", "72": thousands commas only in groups of three, so "1,2,3" is three numbers.
+_NUMBER = re.compile(r"(?<![\d.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d])|(?<![\d.])-?\.\d+")
+_GOLD_NUMBER = re.compile(r"\s*[$€£]?\s*(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|-?\.\d+)\s*%?\s*\.?\s*")
+_MAX_DIGITS = 400  # a longer "number" is not an answer; also keeps Decimal work small
+_REL_TOL = Decimal("1e-6")
+
+
+def _to_decimal(text: str) -> Decimal | None:
+    text = text.replace(",", "")
+    if len(text) > _MAX_DIGITS:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def parse_gold_number(value: Any) -> Decimal | None:
+    """A numeric gold answer: a number, `"72"`, `"1,234"`, `"$18"`, or GSM8K's `"... #### 72"`.
+
+    >>> parse_gold_number("She makes 9 * 2 = $18.\\n#### 18")
+    Decimal('18')
+    >>> parse_gold_number("eighteen") is None
+    True
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return Decimal(str(value)) if math.isfinite(value) else None
+    text = str(value)
+    if "####" in text:
+        text = text.rsplit("####", 1)[1]
+    match = _GOLD_NUMBER.fullmatch(text)
+    return _to_decimal(match.group(1).rstrip(".")) if match else None
+
+
+def _last_number(text: str) -> Decimal | None:
+    last = None
+    for last in _NUMBER.finditer(text):
+        pass
+    return _to_decimal(last.group(0)) if last else None
+
+
+def predicted_number(text: str) -> Decimal | None:
+    """The model's numeric answer: in `<answer>`, else after `####`, else the last number.
+
+    >>> predicted_number("<answer>$1,234</answer>")
+    Decimal('1234')
+    >>> predicted_number("5 apples and 3 pears make 8")
+    Decimal('8')
+    """
+    span = answer_span(text)
+    if span is not None:
+        return _last_number(span)
+    if "####" in text:
+        after = text.rsplit("####", 1)[1]
+        first = _NUMBER.search(after)
+        return _to_decimal(first.group(0)) if first else None
+    return _last_number(text)
+
+
+def _close(a: Decimal, b: Decimal) -> bool:
+    return abs(a - b) <= _REL_TOL * max(Decimal(1), abs(b))
+
+
+@register("numeric", needs=("answer",))
+def numeric_accuracy(completions: Sequence[Any], answer: Sequence[Any] | None = None, **kwargs: Any) -> list[float | None]:
+    """Numeric answer (GSM8K style) equal to the gold `answer` within 1e-6 relative: 1.0, else 0.0.
+
+    The gold may be a number or text (`"72"`, `"1,234"`, `"... #### 72"`); an unparseable gold
+    gives None. The prediction is the number in `<answer>`, else after `####`, else the last
+    number in the completion; no number gives 0.0.
+
+    >>> numeric_accuracy(["<answer>72</answer>", "so 70.", "no idea"], answer=["#### 72", "72", "72"])
+    [1.0, 0.0, 0.0]
+    """
+    n = len(completions)
+    if answer is None:
+        return [None] * n
+    scores: list[float | None] = []
+    for completion, gold_value in zip(completions, answer):
+        gold = parse_gold_number(gold_value)
+        if gold is None:
+            scores.append(None)
+            continue
+        pred = predicted_number(completion_text(completion))
+        scores.append(1.0 if pred is not None and _close(pred, gold) else 0.0)
+    return scores
+
+
+# --- answer keys for majority voting ---------------------------------------------------------
+
+
+def _number_key(frac: Fraction) -> str:
+    if frac.denominator == 1:
+        return str(frac.numerator)
+    return f"{frac.numerator}/{frac.denominator}"
+
+
+def _decimal_key(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def _float_key(x: float, *, written: bool) -> str:
+    if x == int(x) and abs(x) < 2**53:
+        return str(int(x))
+    if written:
+        # A decimal the model wrote that is a simple fraction to 6 digits (0.5, 0.333333 for
+        # 1/3) joins the exact fraction's group, as math-verify's 6-digit rounding would.
+        frac = Fraction(x).limit_denominator(100)
+        if abs(float(frac) - x) <= 1e-6 * max(1.0, abs(x)):
+            return _number_key(frac)
+    # Irrationals (sqrt 2, pi/2) and other decimals meet at 6 significant digits.
+    return format(x, ".6g")
+
+
+def _canonical(expr: Any) -> str:
+    import sympy
+
+    if isinstance(expr, str):
+        return " ".join(expr.lower().split())
+    if isinstance(expr, sympy.Basic):
+        expr = expr.doit()  # percentages arrive as 50 * UnevaluatedExpr(1/100)
+    if isinstance(expr, sympy.Eq) and isinstance(expr.lhs, sympy.Symbol):
+        return _canonical(expr.rhs)  # "x = 5" answers 5
+    if isinstance(expr, (sympy.Tuple, tuple, list)):
+        return "(" + ", ".join(_canonical(e) for e in expr) + ")"
+    if isinstance(expr, sympy.FiniteSet):
+        return "{" + ", ".join(sorted(_canonical(e) for e in expr.args)) + "}"
+    if isinstance(expr, sympy.Interval):
+        left = "(" if expr.left_open else "["
+        right = ")" if expr.right_open else "]"
+        return f"{left}{_canonical(expr.start)}, {_canonical(expr.end)}{right}"
+    if isinstance(expr, sympy.MatrixBase):
+        return "[" + "; ".join(", ".join(_canonical(e) for e in expr.row(i)) for i in range(expr.rows)) + "]"
+    if isinstance(expr, sympy.Rational):  # integers included
+        return _number_key(Fraction(int(expr.p), int(expr.q)))
+    if isinstance(expr, sympy.Basic) and expr.is_number and expr.is_finite:
+        re_part, im_part = sympy.N(expr, 15).as_real_imag()
+        try:
+            real, imag = float(re_part), float(im_part)
+        except (TypeError, ValueError):
+            return str(expr)
+        if not (math.isfinite(real) and math.isfinite(imag)):
+            return str(sympy.N(expr, 6))
+        written = isinstance(expr, sympy.Float)
+        key = _float_key(real, written=written)
+        if abs(imag) > 1e-12 * max(1.0, abs(real)):
+            key += f" + {_float_key(imag, written=written)}i"
+        return key
+    if isinstance(expr, sympy.Basic):
+        return str(sympy.expand(expr))
+    return str(expr)
+
+
+_WORDS = re.compile(r"[A-Za-z]{3,}(?: [A-Za-z]+)*")
+_TEXT_COMMAND = re.compile(r"\\(?:text|textbf|mathrm)\{(.*)\}", re.DOTALL)
+
+
+def _word_answer(raw: str) -> str | None:
+    # A word answer ("Evelyn", "\text{even}") parses to a symbol or, without \text, to a
+    # product of one-letter symbols (E*v*e*...); the word itself is the better key.
+    text = raw.strip().strip("$").strip()
+    match = _TEXT_COMMAND.fullmatch(text)
+    if match:
+        text = match.group(1).strip()
+    return " ".join(text.lower().split()) if _WORDS.fullmatch(text) else None
+
+
+def answer_key(completion: str, kind: str) -> str | None:
+    """A normalised answer for majority voting, or None when the completion has no answer.
+
+    kind "math": the parsed answer in a canonical form, so `\\frac{1}{2}`, `0.5` and `1/2`
+    share a key (as do `x = 5` and `5`, and `{1, 2}` in any order). kind "numeric": the number
+    (`1,234.50` -> `1234.5`, `72.0` -> `72`). kind "countdown": the equation without spaces
+    (votes there mostly show which equation the samples agree on).
+
+    In-process and unbounded: a hostile completion can make the "math" kind run for a long
+    time. For model output use `answer_keys`, which runs in the checking pool with a deadline.
+
+    >>> [answer_key(c, "math") for c in ["<answer>\\\\frac{1}{2}</answer>", "<answer>0.5</answer>", "no answer"]]
+    ['1/2', '1/2', None]
+    """
+    text = completion_text(completion)
+    if kind == "numeric":
+        value = predicted_number(text)
+        return None if value is None else _decimal_key(value)
+    if kind == "countdown":
+        from r1cli.rewards.countdown import equation_key
+
+        return equation_key(text)
+    if kind == "math":
+        parsed = _parse_prediction(text)
+        if not parsed:
+            return None
+        raw = next((p for p in parsed if isinstance(p, str)), None)
+        word = _word_answer(raw) if raw else None
+        if word is not None:
+            return word
+        first = next((p for p in parsed if not isinstance(p, str)), parsed[0])
+        try:
+            return _canonical(first)
+        except Exception:
+            return str(first)
+    raise R1Error(f"answer_key: unknown kind {kind!r}; use 'math', 'numeric' or 'countdown'")
+
+
+def _answer_key_math(text: str) -> str | None:
+    return answer_key(text, "math")
+
+
+def answer_keys(completions: Sequence[Any], kind: str, *, timeout: float = 5.0) -> list[str | None]:
+    """`answer_key` for many completions; "math" runs in the checking pool (past `timeout` seconds: None)."""
+    texts = [completion_text(c) for c in completions]
+    if kind == "math":
+        return map_with_deadline(_answer_key_math, texts, timeout, on_timeout=None, on_error=None, preload=_PRELOAD)
+    return [answer_key(t, kind) for t in texts]
+
+
+if in_forkserver_preload():
+    _warm_up()
