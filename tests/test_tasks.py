@@ -116,7 +116,7 @@ def test_datasets_folder_and_field_mapping(tmp_path):
 
     ds = datasets.DatasetDict({"test": datasets.Dataset.from_list([{"problem_text": "1+1", "gold": "2", "level": 1}])})
     ds.save_to_disk(str(tmp_path / "ds"))
-    records = _prepare(task="math", data=str(tmp_path / "ds"), split="test", fields={"question": "problem_text", "answer": "gold"})
+    records = _prepare(task="math", data=str(tmp_path / "ds"), split="test", field={"question": "problem_text", "answer": "gold"})
     assert records[0]["question"] == "1+1" and records[0]["answer"] == "2" and records[0]["level"] == 1
     with pytest.raises(DataError, match="field 'problem': missing; map the question column"):
         _prepare(task="math", data=str(tmp_path / "ds"), split="test")

@@ -152,13 +152,14 @@ def prepare(
 ) -> None:
     """Turn a task's data into prompt records (id, task, question, prompt, answer, metadata)."""
     from r1cli.commands import prepare as stage
+    from r1cli.tasks import PromptSource
 
-    cfg = stage.PrepareConfig.build(
-        config, data=data, split=split, subset=subset, n=n, seed=seed, shuffle=shuffle, template=template, system=system,
-        field=stage.parse_pairs(field, "--field") or None, language=language,
+    src = PromptSource.build(
+        config, task=task, data=data, split=split, subset=subset, n=n, seed=seed, shuffle=shuffle, template=template,
+        system=system, field=stage.parse_pairs(field, "--field") or None, language=language,
         option=stage.parse_pairs(option, "--option", numbers=True) or None,
     )
-    stage.run(task, output, cfg, force=force)
+    stage.run(src, output, force=force)
 
 
 # -- sample -----------------------------------------------------------------------------------

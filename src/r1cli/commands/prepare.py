@@ -7,31 +7,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dc_field
 from typing import Any
 
 from r1cli.artifacts import InputInfo, JsonlOutput, Manifest, check_output_free
-from r1cli.config import StageConfig
 from r1cli.console import info
 from r1cli.errors import R1Error
-
-
-@dataclass
-class PrepareConfig(StageConfig):
-    data: str | None = None
-    split: str | None = None
-    subset: str | None = None
-    n: int | None = None
-    seed: int = 0
-    shuffle: bool = False
-    template: str = "r1-zero"
-    system: str | None = None
-    field: dict[str, str] = dc_field(default_factory=dict)
-    language: str | None = None
-    option: dict[str, Any] = dc_field(default_factory=dict)
-
-    def validate(self) -> None:
-        self.require(self.n is None or self.n >= 1, "n", "must be at least 1")
+from r1cli.tasks import PromptSource, build_prompts
 
 
 def parse_pairs(pairs: list[str] | None, flag: str, *, numbers: bool = False) -> dict[str, Any]:
@@ -53,20 +34,15 @@ def _number(value: str) -> Any:
     return value
 
 
-def run(task: str, output: str, cfg: PrepareConfig, *, force: bool = False) -> dict[str, Any]:
-    from r1cli.tasks import PromptSource, build_prompts
-
+def run(src: PromptSource, output: str, *, force: bool = False) -> dict[str, Any]:
     check_output_free(output, force)
-    src = PromptSource(task=task, data=cfg.data, split=cfg.split, config=cfg.subset, n=cfg.n, seed=cfg.seed,
-                       shuffle=cfg.shuffle, template=cfg.template, system=cfg.system, fields=cfg.field,
-                       language=cfg.language, options=cfg.option)
     records, source = build_prompts(src)
-    manifest = Manifest("prepare", {"task": task, **cfg.to_dict()})
+    manifest = Manifest("prepare", src.to_dict())
     if "sha256" in source and "path" in source:
         manifest.inputs.append(InputInfo(source["path"], source["sha256"], source.get("rows", len(records))))
-    stats = {"records": len(records), "task": task, "source": source}
+    stats = {"records": len(records), "task": src.task, "source": source}
     with JsonlOutput(output, force=force) as out:
         out.write(records)
         out.commit(manifest.finish(stats))
-    info(f"prepare: {len(records)} {task} prompts ({cfg.template} template) -> {output}")
+    info(f"prepare: {len(records)} {src.task} prompts ({src.template} template) -> {output}")
     return stats

@@ -19,9 +19,10 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field as dc_field
 from typing import Any
 
+from r1cli.config import StageConfig
 from r1cli.errors import DataError, R1Error
 from r1cli.rewards import RewardSpec
 from r1cli.tasks import generated, sources
@@ -39,7 +40,7 @@ class Task:
     rewards: tuple[RewardSpec, ...]
     answer_kind: str  # how `answer_key` normalises answers for majority voting
     generate: Callable[..., list[dict[str, Any]]] | None = None
-    fields: Mapping[str, str] = field(default_factory=dict)  # record field -> default source column
+    fields: Mapping[str, str] = dc_field(default_factory=dict)  # record field -> default source column
     gold: Callable[[dict[str, Any]], Any] | None = None  # gold answer from a source row
     hub: tuple[str, str | None] | None = None  # default hub dataset (name, config)
 
@@ -134,21 +135,27 @@ def get(name: str) -> Task:
 
 
 @dataclass
-class PromptSource:
-    """Where prompts come from: a task plus its data, count, split, seed and template."""
+class PromptSource(StageConfig):
+    """Where prompts come from: a task plus its data, count, split, seed and template.
 
-    task: str
+    Field names are the flags of `r1cli prepare` (and of other stages that take `--task`)."""
+
+    task: str = ""
     data: str | None = None
     split: str | None = None
-    config: str | None = None
+    subset: str | None = None  # a hub dataset's configuration name
     n: int | None = None
     seed: int = 0
     shuffle: bool = False
     template: str = "r1-zero"
     system: str | None = None
-    fields: dict[str, str] = field(default_factory=dict)
+    field: dict[str, str] = dc_field(default_factory=dict)  # record field -> source column
     language: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)  # generator options, e.g. digits
+    option: dict[str, Any] = dc_field(default_factory=dict)  # generator options, e.g. digits
+
+    def validate(self) -> None:
+        self.require(bool(self.task), "task", f"is required (one of {', '.join(TASKS)})")
+        self.require(self.n is None or self.n >= 1, "n", "must be at least 1")
 
 
 def build_prompts(src: PromptSource) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -163,10 +170,10 @@ def build_prompts(src: PromptSource) -> tuple[list[dict[str, Any]], dict[str, An
         if split not in ("train", "test"):
             raise R1Error(f"--split {split!r}: generated tasks have the splits 'train' and 'test'")
         try:
-            rows = task.generate(src.n if src.n is not None else 100, src.seed, split, **src.options)
+            rows = task.generate(src.n if src.n is not None else 100, src.seed, split, **src.option)
         except TypeError as e:
             raise R1Error(f"task {task.name!r}: bad generator option ({e})") from None
-        source = {"generated": task.name, "seed": src.seed, "split": split, "options": src.options}
+        source = {"generated": task.name, "seed": src.seed, "split": split, "options": src.option}
         records = [_record(task, f"{task.name}-{split}-{src.seed}-{i}", row, template, src.language) for i, row in enumerate(rows)]
         return records, source
 
@@ -175,16 +182,16 @@ def build_prompts(src: PromptSource) -> tuple[list[dict[str, Any]], dict[str, An
     if src.data is None:
         assert task.hub is not None
         data, config = task.hub
-        loaded = sources.load(data, split=src.split, config=src.config or config)
+        loaded = sources.load(data, split=src.split, config=src.subset or config)
     else:
-        loaded = sources.load(src.data, split=src.split, config=src.config)
+        loaded = sources.load(src.data, split=src.split, config=src.subset)
     order = list(range(len(loaded.rows)))
     if src.shuffle:
         random.Random(src.seed).shuffle(order)
     if src.n is not None:
         order = order[: src.n]
-    mapping = {**task.fields, **src.fields}
-    unknown = sorted(set(src.fields) - {"id", "question", "answer"})
+    mapping = {**task.fields, **src.field}
+    unknown = sorted(set(src.field) - {"id", "question", "answer"})
     if unknown:
         raise R1Error(f"--field {unknown[0]}=...: only id, question and answer can be mapped")
     records = []
