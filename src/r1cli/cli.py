@@ -222,6 +222,113 @@ def reward(
     stage.run(_input(input), output, reward, cfg, config_file=config, force=force)
 
 
+# -- training stages (grpo; sft and distill share these options) --------------------------------
+Model = Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name, local folder, or a LoRA adapter folder (training continues that adapter).")]
+Adapter = Annotated[Optional[str], typer.Option(help="LoRA adapter folder to start from, on top of --model.")]
+OutDir = Annotated[str, typer.Option("--output", "-o", help="Output folder (checkpoints, metrics, final adapter, manifest).", show_default=False)]
+Lora = Annotated[Optional[bool], typer.Option("--lora/--full", help="LoRA adapter training (default), or full fine-tuning.", show_default=False)]
+LoraR = Annotated[Optional[int], typer.Option(help="LoRA rank.", show_default="16")]
+LoraAlpha = Annotated[Optional[int], typer.Option(help="LoRA alpha.", show_default="32")]
+LoraDropout = Annotated[Optional[float], typer.Option(help="LoRA dropout.", show_default="0.05")]
+LoraTargets = Annotated[Optional[list[str]], typer.Option("--lora-target-modules", help="Modules to adapt (repeatable).", show_default="all-linear")]
+LearningRate = Annotated[Optional[float], typer.Option(help="Learning rate.", show_default="1e-5 with LoRA, 1e-6 full")]
+MaxSteps = Annotated[Optional[int], typer.Option(help="Optimizer steps (-1: train for --epochs).", show_default="-1")]
+Epochs = Annotated[Optional[float], typer.Option(help="Passes over the data when --max-steps is -1.", show_default="1")]
+BatchSize = Annotated[Optional[int], typer.Option(help="Per-device batch size (for grpo: completions, so prompts x --num-generations).", show_default="8")]
+GradAccum = Annotated[Optional[int], typer.Option(help="Gradient accumulation steps.", show_default="1")]
+SaveSteps = Annotated[Optional[int], typer.Option(help="Checkpoint every N steps.", show_default="50")]
+SaveLimit = Annotated[Optional[int], typer.Option(help="Checkpoints kept (older ones deleted).", show_default="2")]
+LogSteps = Annotated[Optional[int], typer.Option(help="Log metrics every N steps.", show_default="1")]
+TrainSeed = Annotated[Optional[int], typer.Option("--seed", help="Seed for initialisation, data order and sampling.", show_default="0")]
+Device = Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.", show_default="auto")]
+Dtype = Annotated[Optional[str], typer.Option(help="auto (bf16 on GPUs that support it, float32 on CPU), float32, bfloat16, float16.", show_default="auto")]
+Merge = Annotated[Optional[bool], typer.Option("--merge", help="Also save base + adapter merged into OUT/merged.")]
+TrustCode = Annotated[Optional[bool], typer.Option("--trust-remote-code", help="Allow model code from the model's repository to run.")]
+TrlPairs = Annotated[Optional[list[str]], typer.Option("--trl", help="A TRL option KEY=VALUE, passed through under its TRL name (repeatable).")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue an unfinished run from its newest complete checkpoint.")]
+
+
+def _trl_pairs(pairs: Optional[list[str]]) -> Optional[dict[str, Any]]:
+    if not pairs:
+        return None
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise R1Error(f"--trl {pair!r}: expected KEY=VALUE (a TRL option name and a YAML value)")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _merged_trl(config_file: Optional[str], flags: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """--trl flags add to (and override) the config file's `trl:` mapping rather than replace it."""
+    if flags is None:
+        return None
+    from r1cli.config import load_yaml
+
+    base = load_yaml(config_file).get("trl", {}) if config_file else {}
+    return {**(base if isinstance(base, dict) else {}), **flags}
+
+
+@app.command()
+def grpo(
+    input: InputArg = None,
+    output: OutDir = ...,  # type: ignore[assignment]
+    model: Model = None,
+    adapter: Adapter = None,
+    reward: Annotated[Optional[list[str]], typer.Option("--reward", "-r", help="NAME[=WEIGHT], repeatable, as in `r1cli reward`. Default: the task's rewards.")] = None,
+    task: Annotated[Optional[str], typer.Option(help="Build prompts from a task instead of INPUT (with --data, --template, -n).")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Data for --task (file, folder or hub name).")] = None,
+    template: Annotated[Optional[str], typer.Option(help="Template for --task: r1-zero, chat, plain or a file.", show_default="r1-zero")] = None,
+    n: Annotated[Optional[int], typer.Option("-n", help="Number of prompts for --task.")] = None,
+    num_generations: Annotated[Optional[int], typer.Option("--num-generations", "-G", help="Group size G: completions per prompt.", show_default="8")] = None,
+    beta: Annotated[Optional[float], typer.Option(help="KL coefficient to the reference (k3 estimator). The R1 report used a small positive value; TRL defaults to 0. 0 skips the reference pass.", show_default="0.001")] = None,
+    epsilon: Annotated[Optional[float], typer.Option(help="Clip range of the importance ratio.", show_default="0.2")] = None,
+    epsilon_high: Annotated[Optional[float], typer.Option(help="Upper clip (DAPO's clip-higher); default: --epsilon.")] = None,
+    num_iterations: Annotated[Optional[int], typer.Option(help="Updates per generation batch (mu).", show_default="1")] = None,
+    loss_type: Annotated[Optional[str], typer.Option(help="grpo (the report's per-sequence average), dapo (token-level, TRL's default), dr_grpo, bnpo, cispo, sapo, luspo, vespo.", show_default="dapo")] = None,
+    scale_rewards: Annotated[Optional[str], typer.Option(help="Advantage scaling: group (divide by the group's std, as in GRPO), batch, or none (Dr. GRPO).", show_default="group")] = None,
+    mask_truncated_completions: Annotated[Optional[bool], typer.Option("--mask-truncated-completions", help="Leave completions that hit the length limit out of the loss (DAPO).")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature for rollouts.", show_default="1.0")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling mass for rollouts.", show_default="1.0")] = None,
+    max_completion_length: Annotated[Optional[int], typer.Option(help="Token limit per completion.", show_default="512")] = None,
+    use_vllm: Annotated[Optional[bool], typer.Option("--use-vllm", help="Generate with vLLM (installed separately).")] = None,
+    vllm_mode: Annotated[Optional[str], typer.Option(help="colocate (same GPUs) or server (trl vllm-serve).", show_default="colocate")] = None,
+    samples_every: Annotated[Optional[int], typer.Option(help="Write completions with their rewards to OUT/samples.jsonl every N steps (0: never).", show_default="10")] = None,
+    lora: Lora = None, lora_r: LoraR = None, lora_alpha: LoraAlpha = None, lora_dropout: LoraDropout = None,
+    lora_target_modules: LoraTargets = None, learning_rate: LearningRate = None, max_steps: MaxSteps = None, epochs: Epochs = None,
+    batch_size: BatchSize = None, gradient_accumulation_steps: GradAccum = None, save_steps: SaveSteps = None,
+    save_total_limit: SaveLimit = None, logging_steps: LogSteps = None, seed: TrainSeed = None, device: Device = None,
+    dtype: Dtype = None, merge: Merge = None, trust_remote_code: TrustCode = None, trl: TrlPairs = None,
+    config: ConfigFile = None,
+    force: Force = False,
+    resume: Resume = False,
+) -> None:
+    """R1-Zero reinforcement learning: GRPO with rule-based rewards (TRL's GRPOTrainer, LoRA by default).
+
+    Prompts come from INPUT (prompt records) or --task. TRL's own options pass through under
+    `trl:` in the config file or --trl KEY=VALUE, named as in TRL's GRPOConfig.
+    """
+    from r1cli.commands import grpo as stage
+
+    prompts = {k: v for k, v in {"task": task, "data": data, "template": template, "n": n}.items() if v is not None}
+    cfg = stage.GrpoConfig.build(
+        config, model=model, adapter=adapter, prompts=prompts or None, num_generations=num_generations, beta=beta,
+        epsilon=epsilon, epsilon_high=epsilon_high, num_iterations=num_iterations, loss_type=loss_type,
+        scale_rewards=scale_rewards, mask_truncated_completions=mask_truncated_completions, temperature=temperature,
+        top_p=top_p, max_completion_length=max_completion_length, use_vllm=use_vllm, vllm_mode=vllm_mode,
+        samples_every=samples_every, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+        lora_target_modules=lora_target_modules, learning_rate=learning_rate, max_steps=max_steps, epochs=epochs,
+        batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps, save_steps=save_steps,
+        save_total_limit=save_total_limit, logging_steps=logging_steps, seed=seed, device=device, dtype=dtype,
+        merge=merge, trust_remote_code=trust_remote_code, trl=_merged_trl(config, _trl_pairs(trl)),
+    )
+    path = input if input is not None or prompts or cfg.prompts else _input(None)
+    stage.run(path, output, cfg, flags=reward, config_file=config, force=force, resume=resume)
+
+
 def _list_rewards() -> None:
     from r1cli import rewards as registry
 

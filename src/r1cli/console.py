@@ -6,9 +6,7 @@ line every few seconds, so logs stay readable.
 
 from __future__ import annotations
 
-import sys
 import time
-from typing import Any
 
 from rich.console import Console
 
@@ -67,31 +65,32 @@ class Progress:
             self._live = RichProgress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(self.unit),
                 TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                console=stderr, transient=False,
+                TextColumn("{task.fields[note]}"), console=stderr, transient=False,
             )
             self._live.start()
-            self._task = self._live.add_task(self.label, total=self.total, completed=self.done, rate="")
+            self._task = self._live.add_task(self.label, total=self.total, completed=self.done, rate="", note="")
         return self
 
     def rate(self) -> float:
         elapsed = time.monotonic() - self._t0
         return self.rate_count / elapsed if elapsed > 0 else 0.0
 
-    def advance(self, n: int = 1, *, rate_count: int = 0, **fields: Any) -> None:
+    def advance(self, n: int = 1, *, rate_count: int = 0, note: str = "") -> None:
+        """`n` more units done; `note` is a short live detail (e.g. "reward 0.42")."""
         self.done += n
         self.rate_count += rate_count
         rate = f"{self.rate():,.0f} {self.rate_unit}/s" if self.rate_unit else ""
         if quiet:
             return
         if self._live is not None:
-            self._live.update(self._task, completed=self.done, rate=rate)
+            self._live.update(self._task, completed=self.done, rate=rate, note=note)
             return
         now = time.monotonic()
         if now - self._last_log >= self.interval or self.done >= self.total:
             self._last_log = now
-            info(self.summary(rate))
+            info(self.summary(rate, note))
 
-    def summary(self, rate: str = "") -> str:
+    def summary(self, rate: str = "", note: str = "") -> str:
         elapsed = time.monotonic() - self._t0
         new = self.done - self.start_done
         eta = elapsed / new * (self.total - self.done) if new > 0 else float("nan")
@@ -101,12 +100,10 @@ class Progress:
         parts.append(f"elapsed {_fmt_eta(elapsed)}")
         if self.done < self.total and new > 0:
             parts.append(f"eta {_fmt_eta(eta)}")
+        if note:
+            parts.append(note)
         return ", ".join(parts)
 
     def __exit__(self, *exc) -> None:
         if self._live is not None:
             self._live.stop()
-
-
-def is_interactive_stdin() -> bool:
-    return sys.stdin.isatty()

@@ -86,15 +86,18 @@ def resolve(model: str, adapter: str | None = None) -> ModelRef:
             if adapter:
                 raise R1Error(f"--model {model} is itself a LoRA adapter; pass its base as --model, or drop --adapter")
             base = _adapter_base(path)
-            return ModelRef(resolve(base).base, str(path))
+            return ModelRef(resolve(base).base, str(path.resolve()))
         if not (path / "config.json").exists():
             raise R1Error(f"--model {model}: not a model folder (no config.json or adapter_config.json)")
+        # Absolute, so that adapters trained on it record a base that loads from anywhere.
+        model = str(path.resolve())
     elif model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise R1Error(f"--model {model}: no such folder")
     if adapter is not None:
         apath = Path(adapter)
         if not (apath / "adapter_config.json").exists():
             raise R1Error(f"--adapter {adapter}: not a LoRA adapter folder (no adapter_config.json)")
+        adapter = str(apath.resolve())
     return ModelRef(model, adapter)
 
 
@@ -162,3 +165,36 @@ def load_model(ref: ModelRef, *, device: str, dtype: Any, trust_remote_code: boo
     model.to(device)
     model.eval()
     return model
+
+
+def load_for_training(ref: ModelRef, *, dtype: Any, trust_remote_code: bool = False) -> Any:
+    """A model to train: the base, or base + adapter with the adapter trainable (training
+    continues the adapter, e.g. GRPO after an SFT LoRA)."""
+    from transformers import AutoModelForCausalLM
+
+    quiet_transformers()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(ref.base, dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True)
+    except (OSError, ValueError) as e:
+        raise _hub_error("--model", ref.base, e) from None
+    if ref.adapter:
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(model, ref.adapter, is_trainable=True)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise R1Error(f"--adapter {ref.adapter}: does not fit model {ref.base}: {str(e).splitlines()[0]}") from None
+    return model
+
+
+def merge(ref: ModelRef, out: str | Path, *, dtype: Any = None, trust_remote_code: bool = False) -> Path:
+    """Base + LoRA adapter -> a standalone model folder (transformers and vLLM load it directly)."""
+    import torch
+
+    if not ref.adapter:
+        raise R1Error(f"--model {ref.base}: no LoRA adapter to merge")
+    model = load_model(ref, device="cpu", dtype=dtype or torch.float32, trust_remote_code=trust_remote_code, merge_adapter=True)
+    out = Path(out)
+    model.save_pretrained(out, safe_serialization=True)
+    load_tokenizer(ref, trust_remote_code=trust_remote_code).save_pretrained(out)
+    return out

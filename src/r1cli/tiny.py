@@ -59,6 +59,10 @@ class TinySpec:
     max_positions: int = 2048
     chat_template: bool = True
     seed: int = 0
+    # Wider than transformers' usual 0.02: random weights then give peaked next-token
+    # distributions (entropy near a real LM's, not uniform), so LoRA can move them in a few
+    # dozen RL steps; at 0.02 the tied embeddings keep every logit near zero.
+    init_std: float = 0.3
 
 
 def build_tokenizer(spec: TinySpec) -> Any:
@@ -108,6 +112,7 @@ def build(out: str | Path, spec: TinySpec) -> dict[str, Any]:
         num_attention_heads=spec.heads,
         num_key_value_heads=spec.kv_heads,
         max_position_embeddings=spec.max_positions,
+        initializer_range=spec.init_std,
         tie_word_embeddings=True,
         bos_token_id=None,
         eos_token_id=tokenizer.eos_token_id,

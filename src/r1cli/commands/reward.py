@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from r1cli import artifacts, records as schema, rewards as registry
@@ -28,17 +29,13 @@ CHUNK = 512  # records scored per call: bounds memory and paces progress and str
 class RewardConfig(StageConfig):
     rewards: Any = None  # a mapping {name: weight | {weight, **params}} or a list of NAME[=WEIGHT]
 
-    def specs(self, where: str = "config") -> list[registry.RewardSpec] | None:
-        return None if self.rewards is None else registry.parse_config(self.rewards, where)
 
-
-def choose_specs(flags: list[str] | None, cfg: RewardConfig, records: list[dict[str, Any]], config_file: str | None) -> list[registry.RewardSpec]:
-    """Flags win over the config file; with neither, the task's default rewards."""
+def choose_specs(flags: list[str] | None, configured: Any, records: list[dict[str, Any]], config_file: str | None) -> list[registry.RewardSpec]:
+    """Flags win over the config file's `rewards`; with neither, the task's default rewards."""
     if flags:
         return [registry.parse_flag(f) for f in flags]
-    specs = cfg.specs(config_file or "config")
-    if specs is not None:
-        return specs
+    if configured is not None:
+        return registry.parse_config(configured, config_file or "config")
     from r1cli import tasks
 
     names = sorted({r.get("task") for r in records})
@@ -52,9 +49,9 @@ def run(input_path: str, output: str, flags: list[str] | None, cfg: RewardConfig
     artifacts.check_output_free(output, force)
     loaded = artifacts.read_jsonl(input_path)
     schema.validate(loaded, "sample")
-    specs = choose_specs(flags, cfg, loaded.records, config_file)
+    specs = choose_specs(flags, cfg.rewards, loaded.records, config_file)
     resolved = registry.resolve(specs)
-    check_columns(resolved, loaded)
+    check_columns(resolved, loaded.records, loaded.where)
     manifest = Manifest("reward", {"rewards": [s.as_dict() for s in specs]}, [loaded.info])
     t0 = time.monotonic()
     scored: list[dict[str, Any]] = []
@@ -73,13 +70,13 @@ def run(input_path: str, output: str, flags: list[str] | None, cfg: RewardConfig
     return stats
 
 
-def check_columns(resolved: list[registry.Reward], loaded: artifacts.Loaded) -> None:
-    """Every column a reward needs must be in every record, before any scoring starts."""
+def check_columns(resolved: list[registry.Reward], records: list[dict[str, Any]], where: Callable[[int], str]) -> None:
+    """Every column a reward needs must be in every record, before any scoring (or training) starts."""
     for rw in resolved:
         for column in registry.needs(rw.fn):
-            for i, record in enumerate(loaded.records):
+            for i, record in enumerate(records):
                 if column not in record:
-                    raise R1Error(f"{loaded.where(i)}: field '{column}' missing; reward '{rw.spec.name}' needs it")
+                    raise R1Error(f"{where(i)}: field '{column}' missing; reward '{rw.spec.name}' needs it")
 
 
 def extra_manifest(resolved: list[registry.Reward]) -> dict[str, Any]:

@@ -1,0 +1,416 @@
+"""The trainer scaffold shared by `grpo`, `sft` and `distill`.
+
+The stages differ in their TRL trainer class and dataset; everything else lives here once:
+the common config (model, LoRA, optimisation, checkpoints, TRL passthrough), the output folder
+and its rules, resuming from the newest complete checkpoint, progress on stderr, per-step
+metrics, saving the final adapter or model, merging, and the manifest.
+
+Output folder of a training stage:
+
+    OUT/r1cli_run.json        the run's identity, written at start (a resumed run must match it)
+    OUT/checkpoint-N/         transformers checkpoints (+ r1cli_checkpoint.json once complete)
+    OUT/metrics.jsonl         one line per logged step: TRL's metrics plus the step
+    OUT/samples.jsonl         (grpo) completions with their rewards, every few steps, for reading
+    OUT/adapter_model.safetensors, adapter_config.json, tokenizer files   the final LoRA adapter
+                              (or the full model with --full), loadable by transformers/peft
+    OUT/merged/               base + adapter merged, with --merge
+    OUT/manifest.json         written last: the run is complete
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from r1cli import artifacts, console
+from r1cli.config import ConfigError, StageConfig
+from r1cli.errors import DataError, R1Error
+
+RUN_FILE = "r1cli_run.json"
+CHECKPOINT_MARK = "r1cli_checkpoint.json"
+METRICS_FILE = "metrics.jsonl"
+SAMPLES_FILE = "samples.jsonl"
+
+
+@dataclass
+class TrainConfig(StageConfig):
+    """Options every training stage shares. TRL's own options go under `trl`, named as in TRL."""
+
+    model: str = ""
+    adapter: str | None = None
+    lora: bool = True
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    learning_rate: float | None = None
+    max_steps: int = -1
+    epochs: float = 1.0
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    save_steps: int = 50
+    save_total_limit: int = 2
+    logging_steps: int = 1
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+    merge: bool = False
+    trust_remote_code: bool = False
+    trl: dict[str, Any] = field(default_factory=dict)
+
+    # TRL fields set from r1cli's own options; `trl:` may not set them again.
+    OWN_TRL_FIELDS = {
+        "output_dir": None, "learning_rate": "learning_rate", "max_steps": "max_steps", "num_train_epochs": "epochs",
+        "per_device_train_batch_size": "batch_size", "gradient_accumulation_steps": "gradient_accumulation_steps",
+        "save_steps": "save_steps", "save_total_limit": "save_total_limit", "logging_steps": "logging_steps",
+        "seed": "seed", "use_cpu": "device", "bf16": "dtype", "fp16": "dtype",
+    }
+
+    def validate(self) -> None:
+        self.require(bool(self.model), "model", "is required (a hub name, a local folder, or a LoRA adapter folder)")
+        self.require(self.lora_r >= 1, "lora_r", "must be at least 1")
+        self.require(0 <= self.lora_dropout < 1, "lora_dropout", "must be in [0, 1)")
+        self.require(self.learning_rate is None or self.learning_rate > 0, "learning_rate", "must be > 0")
+        self.require(self.max_steps == -1 or self.max_steps >= 1, "max_steps", "must be at least 1 (or -1 to train by --epochs)")
+        self.require(self.epochs > 0, "epochs", "must be > 0")
+        self.require(self.batch_size >= 1, "batch_size", "must be at least 1")
+        self.require(self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be at least 1")
+        self.require(self.save_steps >= 1, "save_steps", "must be at least 1")
+        self.require(self.logging_steps >= 1, "logging_steps", "must be at least 1")
+        self.require(self.lora or not self.merge, "merge", "applies to LoRA training only (--full saves a whole model already)")
+        for key in self.trl:
+            if key in self.OWN_TRL_FIELDS:
+                own = self.OWN_TRL_FIELDS[key]
+                where = f"r1cli sets it from --{own.replace('_', '-')}" if own else "r1cli sets it from --output"
+                raise ConfigError(f"trl.{key}: {where}; set it there instead")
+
+    @property
+    def world_size(self) -> int:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+
+    def lr(self) -> float:
+        # LoRA adapters train well at a larger rate than whole models.
+        return self.learning_rate if self.learning_rate is not None else (1e-5 if self.lora else 1e-6)
+
+    def lora_config(self, ref: Any) -> Any:
+        """A new LoRA adapter's config; None for full fine-tuning or when `ref` brings an adapter
+        (that adapter keeps training)."""
+        if not self.lora or ref.adapter:
+            return None
+        from peft import LoraConfig
+
+        targets: Any = self.lora_target_modules
+        if targets == ["all-linear"]:
+            targets = "all-linear"
+        return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+                          target_modules=targets, task_type="CAUSAL_LM")
+
+    def check_model(self, ref: Any) -> None:
+        if ref.adapter and not self.lora:
+            raise ConfigError(f"--full cannot train on top of the LoRA adapter {ref.adapter}; merge it first (r1cli merge) and train the merged model")
+
+    def identity(self, stage: str, model: dict[str, Any]) -> dict[str, Any]:
+        """What a resumed run must share with the run it resumes."""
+        keys = ("lora", "lora_r", "lora_alpha", "lora_target_modules", "adapter")
+        return {"stage": stage, "model": model, **{k: getattr(self, k) for k in keys}}
+
+    def trl_config(self, config_class: type, output_dir: Path, device: str, **stage_args: Any) -> Any:
+        """The TRL config: r1cli's options, then the stage's own, then the `trl` passthrough."""
+        from r1cli import trl_compat
+        from r1cli.device import training_precision
+
+        valid = trl_compat.config_fields(config_class)
+        unknown = [k for k in self.trl if k not in valid]
+        if unknown:
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], valid, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(f"trl.{unknown[0]}: not an option of TRL's {config_class.__name__}{hint} (its options are listed in TRL's docs)")
+        precision = training_precision(device) if self.dtype == "auto" else {
+            "bf16": self.dtype == "bfloat16", "fp16": self.dtype == "float16"}
+        args = {
+            "output_dir": str(output_dir),
+            "learning_rate": self.lr(),
+            "max_steps": self.max_steps,
+            "num_train_epochs": self.epochs,
+            "per_device_train_batch_size": self.batch_size,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            "save_strategy": "steps",
+            "save_steps": self.save_steps,
+            "save_total_limit": self.save_total_limit,
+            "logging_steps": self.logging_steps,
+            "seed": self.seed,
+            "report_to": [],
+            "disable_tqdm": True,
+            "use_cpu": device == "cpu",
+            **precision,
+            **stage_args,
+            **self.trl,
+        }
+        try:
+            return config_class(**args)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"TRL rejected the settings: {str(e).splitlines()[0]}") from None
+
+    def model_dtype(self, device: str) -> Any:
+        from r1cli.device import pick_dtype
+
+        return pick_dtype(device, self.dtype)
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def checkpoint_step(path: Path) -> int:
+    try:
+        return int(path.name.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def newest_checkpoint(out: Path) -> Path | None:
+    """The newest checkpoint that finished saving; a half-written newer one is skipped."""
+    found = sorted((p for p in out.glob("checkpoint-*") if p.is_dir() and checkpoint_step(p) >= 0), key=checkpoint_step)
+    for path in reversed(found):
+        if (path / CHECKPOINT_MARK).exists() and (path / "trainer_state.json").exists():
+            return path
+        console.warn(f"{path}: incomplete checkpoint (cut off while saving); skipping it")
+    return None
+
+
+class RunFolder:
+    """A training stage's output folder: checks before any model loads, creation, resume."""
+
+    def __init__(self, path: str | Path, *, force: bool, resume: bool, identity: dict[str, Any]):
+        self.path = Path(path)
+        self.force = force
+        self.resume = resume
+        self.identity = identity
+        self.checkpoint: Path | None = None
+
+    def check(self) -> None:
+        """Decide what to do with an existing folder; refuse clearly. Creates nothing."""
+        out = self.path
+        if out.exists() and not out.is_dir():
+            raise DataError(str(out), "exists and is not a folder")
+        if not out.parent.exists():
+            raise DataError(str(out), f"folder {out.parent} does not exist")
+        if not out.exists() or not any(out.iterdir()):
+            if self.resume:
+                console.info(f"{out}: nothing to resume; starting a new run")
+            return
+        ours = (out / RUN_FILE).exists() or (out / "manifest.json").exists()
+        if self.force:
+            if not ours:
+                raise DataError(str(out), "not an r1cli output folder; refusing to delete it with --force, choose another output")
+            return
+        if (out / "manifest.json").exists():
+            raise DataError(str(out), "holds a finished run; pass --force to replace it, or choose another output")
+        if not self.resume:
+            raise DataError(str(out), "holds an unfinished run; pass --resume to continue it, or --force to start over")
+        if not ours:
+            raise DataError(str(out), "not an r1cli output folder; nothing to resume")
+        stored = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+        diff = _diff(stored, self.identity)
+        if diff:
+            raise DataError(str(out), f"was started with a different model or LoRA setup ({diff}); pass --force to start over")
+        self.checkpoint = newest_checkpoint(out)
+        if self.checkpoint is None:
+            console.warn(f"{out}: no complete checkpoint to resume from; starting from the beginning")
+
+    def start(self) -> None:
+        """Create the folder (main process only): wipe it when forced, keep it when resuming."""
+        if not is_main_process():
+            return
+        if self.force and self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        if self.checkpoint is None:
+            for name in (METRICS_FILE, SAMPLES_FILE):
+                (self.path / name).unlink(missing_ok=True)
+        else:
+            # Steps after the checkpoint are trained again: drop their old lines.
+            step = checkpoint_step(self.checkpoint)
+            for name in (METRICS_FILE, SAMPLES_FILE):
+                _truncate_after(self.path / name, step)
+        artifacts.atomic_write_text(self.path / RUN_FILE, json.dumps(self.identity, indent=2) + "\n")
+
+    def finish(self, manifest: dict[str, Any]) -> None:
+        if is_main_process():
+            artifacts.write_manifest(self.path, manifest)
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> str:
+    keys = sorted(set(old) | set(new))
+    return "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
+
+
+def _truncate_after(path: Path, step: int) -> None:
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and _step_of(line) is not None and _step_of(line) <= step]  # type: ignore[operator]
+    artifacts.atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _step_of(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _trainer_callback_base() -> type:
+    from transformers import TrainerCallback
+
+    return TrainerCallback
+
+
+def make_callback(run: RunFolder, label: str, *, note_keys: tuple[str, ...] = ("loss",), samples_every: int = 0) -> Any:
+    """The callback that gives every training stage the same progress, metrics and checkpoint marks."""
+    from r1cli import trl_compat
+
+    class StageCallback(_trainer_callback_base()):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.trainer: Any = None
+            self.progress: console.Progress | None = None
+            self.main = is_main_process()
+
+        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+            if self.main:
+                self.progress = console.Progress(label, state.max_steps, unit="steps", done=state.global_step)
+                self.progress.__enter__()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+            if not self.main or not logs:
+                return
+            row = {"step": state.global_step, **{k: v for k, v in logs.items() if _jsonable(v)}}
+            with (run.path / METRICS_FILE).open("a", encoding="utf-8") as f:
+                f.write(artifacts.dumps(row))
+            if self.progress is not None and state.global_step > self.progress.done:
+                note = ", ".join(f"{k.split('/')[-1]} {logs[k]:.4g}" for k in note_keys if isinstance(logs.get(k), (int, float)))
+                self.progress.advance(state.global_step - self.progress.done, note=note)
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            if self.main and samples_every and state.global_step % samples_every == 0 and self.trainer is not None:
+                recent = trl_compat.recent_completions(self.trainer)
+                if recent:
+                    write_samples(run.path / SAMPLES_FILE, state.global_step, recent)
+
+        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
+            if self.main:
+                mark = run.path / f"checkpoint-{state.global_step}" / CHECKPOINT_MARK
+                if mark.parent.exists():
+                    artifacts.atomic_write_text(mark, json.dumps({"step": state.global_step, **run.identity}) + "\n")
+
+        def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            if self.progress is not None:
+                self.progress.__exit__(None, None, None)
+
+    return StageCallback()
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, (int, float, str, bool))
+
+
+def write_samples(path: Path, step: int, recent: dict[str, Any], limit: int = 8) -> None:
+    rows = []
+    for i, completion in enumerate(recent["completion"][:limit]):
+        rows.append({
+            "step": step,
+            "prompt": recent["prompt"][i] if i < len(recent["prompt"]) else None,
+            "completion": completion,
+            "rewards": {name: (values[i] if i < len(values) else None) for name, values in recent["rewards"].items()},
+            "advantage": recent["advantage"][i] if i < len(recent["advantage"]) else None,
+        })
+    with path.open("a", encoding="utf-8") as f:
+        f.write("".join(artifacts.dumps(_finite(r)) for r in rows))
+
+
+def _finite(row: dict[str, Any]) -> dict[str, Any]:
+    """NaN (TRL's stand-in for a None reward) is not JSON: back to null."""
+    import math
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        return v
+
+    return {k: clean(v) for k, v in row.items()}
+
+
+def train(trainer: Any, run: RunFolder, callback: Any) -> Any:
+    """Run `trainer.train()` with r1cli's reporting, resuming from the run's checkpoint."""
+    from r1cli import trl_compat
+
+    trl_compat.quiet_trainer_output(trainer)
+    callback.trainer = trainer
+    trainer.add_callback(callback)
+    resume_from = str(run.checkpoint) if run.checkpoint is not None else None
+    if resume_from and is_main_process():
+        console.info(f"resuming from {resume_from}")
+    # Nothing a library prints may land on stdout, where data goes.
+    with contextlib.redirect_stdout(sys.stderr):
+        return trainer.train(resume_from_checkpoint=resume_from)
+
+
+def save_final(trainer: Any, run: RunFolder, cfg: TrainConfig, ref: Any) -> list[str]:
+    """Save the final adapter (or model) and tokenizer at the top of the folder; merge on request."""
+    with contextlib.redirect_stdout(sys.stderr):
+        trainer.save_model(str(run.path))
+    if hasattr(trainer.accelerator, "wait_for_everyone"):
+        trainer.accelerator.wait_for_everyone()
+    files = []
+    if is_main_process():
+        trainer.processing_class.save_pretrained(str(run.path))
+        if cfg.merge:
+            from r1cli import models
+
+            merged = run.path / "merged"
+            models.merge(models.ModelRef(ref.base, str(run.path)), merged, trust_remote_code=cfg.trust_remote_code)
+            files.append("merged/")
+        files += sorted(p.name for p in run.path.iterdir() if p.is_file())
+    return files
+
+
+def last_metrics(run: RunFolder) -> dict[str, Any]:
+    path = run.path / METRICS_FILE
+    if not path.exists():
+        return {}
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    steps = [r for r in rows if "train_runtime" not in r]
+    summary = next((r for r in reversed(rows) if "train_runtime" in r), {})
+    return {"steps": steps[-1]["step"] if steps else 0, "first": steps[0] if steps else {}, "last": steps[-1] if steps else {},
+            "train_runtime": summary.get("train_runtime")}
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    @property
+    def seconds(self) -> float:
+        return round(time.monotonic() - self.t0, 3)
+
+
+def check_world_batch(cfg: TrainConfig, group: int, group_flag: str) -> None:
+    """GRPO's generation batch must hold whole groups: say so with r1cli's flag names."""
+    total = cfg.batch_size * cfg.world_size * cfg.gradient_accumulation_steps
+    if total % group:
+        raise R1Error(
+            f"--batch-size {cfg.batch_size} x {cfg.world_size} process(es) x --gradient-accumulation-steps "
+            f"{cfg.gradient_accumulation_steps} = {total} completions per generation batch, not divisible by "
+            f"{group_flag} {group}; every prompt's group of {group} completions must fit in one batch"
+        )

@@ -1,0 +1,51 @@
+"""Everything r1cli takes from TRL and transformers' Trainer internals, in one place.
+
+TRL moves fast (trainers graduate from `trl.experimental`, private attributes change). When a
+TRL release breaks r1cli, this module is where to look: the rest of the code imports from here.
+Tested with trl 1.16.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+def grpo_classes() -> tuple[type, type]:
+    from trl import GRPOConfig, GRPOTrainer
+
+    return GRPOConfig, GRPOTrainer
+
+
+def sft_classes() -> tuple[type, type]:
+    from trl import SFTConfig, SFTTrainer
+
+    return SFTConfig, SFTTrainer
+
+
+def config_fields(config_class: type) -> list[str]:
+    """The keys a TRL config accepts (what `trl:` in a YAML file may hold)."""
+    return [f.name for f in dataclasses.fields(config_class) if f.init]
+
+
+def recent_completions(trainer: Any) -> dict[str, Any] | None:
+    """The last generation batch GRPOTrainer keeps for its completion logs: prompts,
+    completions, per-reward scores and advantages. A private attribute, hence here."""
+    logs = getattr(trainer, "_logs", None)
+    if not isinstance(logs, dict) or "completion" not in logs:
+        return None
+    return {
+        "prompt": list(logs.get("prompt", [])),
+        "completion": list(logs.get("completion", [])),
+        "rewards": {name: list(values) for name, values in logs.get("rewards", {}).items()},
+        "advantage": list(logs.get("advantages", [])),
+    }
+
+
+def quiet_trainer_output(trainer: Any) -> None:
+    """Drop transformers' tqdm bar and its print-the-logs callback (which writes to stdout);
+    r1cli reports progress on stderr itself."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for cb in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(cb)
