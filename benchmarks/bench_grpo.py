@@ -51,11 +51,10 @@ def main() -> None:
     records, _ = build_prompts(PromptSource(task="countdown", n=200, seed=0))
     prompts = work / "prompts.jsonl"
     prompts.write_text("".join(json.dumps(r) + "\n" for r in records))
-    trl_opts = {"gradient_checkpointing": False}
     cfg = GrpoConfig.build(
         model=str(work / "model"), num_generations=args.num_generations, batch_size=args.batch_size,
         max_completion_length=args.max_completion_length, max_steps=args.steps, save_steps=10_000, learning_rate=1e-4,
-        rewards={"countdown": 1.0}, trl=trl_opts,
+        rewards={"countdown": 1.0}, gradient_checkpointing=False,
     )
     device = pick_device("auto")
 
@@ -67,6 +66,7 @@ def main() -> None:
         from trl import GRPOConfig, GRPOTrainer
 
         from r1cli.rewards.countdown import countdown
+        from r1cli.trl_compat import checkpointing_field
 
         def countdown_reward(completions, numbers, target, **kwargs):
             return countdown(completions, numbers=numbers, target=target)
@@ -75,7 +75,7 @@ def main() -> None:
             output_dir=str(out), learning_rate=1e-4, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
             num_generations=args.num_generations, max_completion_length=args.max_completion_length, beta=cfg.beta,
             save_strategy="steps", save_steps=10_000, logging_steps=1, seed=0, report_to=[], use_cpu=device == "cpu",
-            disable_tqdm=True, **training_precision(device), **trl_opts,
+            disable_tqdm=True, **training_precision(device), **{checkpointing_field(GRPOConfig): False},
         )
         trainer = GRPOTrainer(
             model=str(work / "model"), reward_funcs=[countdown_reward], args=config,

@@ -20,8 +20,7 @@ pytestmark = pytest.mark.e2e
 TESTS = Path(__file__).resolve().parent
 # The user-defined reward in tests/rewards_for_tests.py must be importable in subprocesses too.
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH", "")]))}
-FAST = ["-r", "rewards_for_tests:digits", "-G", "4", "--batch-size", "16", "--max-completion-length", "16",
-        "--trl", "gradient_checkpointing=false"]
+FAST = ["-r", "rewards_for_tests:digits", "-G", "4", "--batch-size", "16", "--max-completion-length", "16"]
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +142,7 @@ def test_two_processes_on_cpu(tmp_path, tiny_model, prompts):
 
     train, _ = prompts
     common = [str(train), "-m", str(tiny_model), *FAST[:4], "--batch-size", "8", *FAST[6:], "--max-steps", "4", "--save-steps", "2"]
+    assert FAST[4:6] == ["--batch-size", "16"]
     one = subprocess.run([sys.executable, "-m", "r1cli", "-q", "grpo", *common, "-o", str(tmp_path / "one")],
                          env=ENV, capture_output=True, text=True, timeout=600)
     assert one.returncode == 0, one.stderr
@@ -191,6 +191,7 @@ def test_starts_from_an_adapter_and_continues_it(tmp_path, cli, tiny_model, prom
         (["--loss-type", "luspo"], "--loss-type luspo needs trl.importance_sampling_level: sequence"),
         (["--use-vllm"], "--use-vllm: vLLM is not installed"),
         (["--trl", "learning_rate=0.1"], "trl.learning_rate: r1cli sets it from --learning-rate"),
+        (["--trl", "gradient_checkpointing=false"], "trl.gradient_checkpointing: r1cli sets it from --gradient-checkpointing"),
         (["--trl", "num_generation=3"], "trl.num_generation: not an option of TRL's GRPOConfig; did you mean num_generations"),
         (["-r", "countdown"], "field 'numbers' missing; reward 'countdown' needs it"),
         (["-r", "nosuch"], "unknown reward 'nosuch'"),
@@ -238,7 +239,7 @@ def test_non_finite_reward_stops_with_one_line(tmp_path, cli, tiny_model, prompt
 def test_task_prompts_and_existing_output(tmp_path, cli, tiny_model):
     out = tmp_path / "run"
     r = cli("grpo", "--task", "countdown", "-n", "8", "-m", tiny_model, "-G", "4", "--batch-size", "8",
-            "--max-completion-length", "8", "--max-steps", "2", "--trl", "gradient_checkpointing=false", "-o", out)
+            "--max-completion-length", "8", "--max-steps", "2", "-o", out)
     assert r.code == 0, r
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["rewards"] == [{"name": "countdown", "weight": 1.0}], "the task's default reward"

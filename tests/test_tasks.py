@@ -53,7 +53,7 @@ def test_arithmetic_answers():
 
 
 def test_generator_runs_out_clearly():
-    with pytest.raises(RuntimeError, match="distinct"):
+    with pytest.raises(R1Error, match="distinct"):
         generated.arithmetic(500, seed=0, split="test", digits=1, ops="+")
 
 

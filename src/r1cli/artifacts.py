@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -202,6 +203,27 @@ def check_output_free(path: str | Path, force: bool) -> None:
         raise DataError(str(p), "output is a folder, expected a file path")
     if not p.parent.exists():
         raise DataError(str(p), f"folder {p.parent} does not exist")
+
+
+def publish_folder(build_dir: Path, out: Path, force: bool) -> None:
+    """Move a finished folder into place; the old one (if forced) goes only after that works."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+    build_dir.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def check_folder_free(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise DataError(str(out), "exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise DataError(str(out), "folder exists and is not empty; pass --force to replace it")
+    if not out.parent.exists():
+        raise DataError(str(out), f"folder {out.parent} does not exist")
 
 
 def manifest_path(output: str | Path) -> Path:

@@ -243,6 +243,7 @@ TrainSeed = Annotated[Optional[int], typer.Option("--seed", help="Seed for initi
 Device = Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.", show_default="auto")]
 Dtype = Annotated[Optional[str], typer.Option(help="auto (bf16 on GPUs that support it, float32 on CPU), float32, bfloat16, float16.", show_default="auto")]
 Merge = Annotated[Optional[bool], typer.Option("--merge", help="Also save base + adapter merged into OUT/merged.")]
+Checkpointing = Annotated[Optional[bool], typer.Option("--gradient-checkpointing/--no-gradient-checkpointing", help="Recompute activations in the backward pass: less memory, more time.", show_default="on for GPUs, off on CPU")]
 TrustCode = Annotated[Optional[bool], typer.Option("--trust-remote-code", help="Allow model code from the model's repository to run.")]
 TrlPairs = Annotated[Optional[list[str]], typer.Option("--trl", help="A TRL option KEY=VALUE, passed through under its TRL name (repeatable).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an unfinished run from its newest complete checkpoint.")]
@@ -301,7 +302,8 @@ def grpo(
     lora_target_modules: LoraTargets = None, learning_rate: LearningRate = None, max_steps: MaxSteps = None, epochs: Epochs = None,
     batch_size: BatchSize = None, gradient_accumulation_steps: GradAccum = None, save_steps: SaveSteps = None,
     save_total_limit: SaveLimit = None, logging_steps: LogSteps = None, seed: TrainSeed = None, device: Device = None,
-    dtype: Dtype = None, merge: Merge = None, trust_remote_code: TrustCode = None, trl: TrlPairs = None,
+    dtype: Dtype = None, merge: Merge = None, gradient_checkpointing: Checkpointing = None, trust_remote_code: TrustCode = None,
+    trl: TrlPairs = None,
     config: ConfigFile = None,
     force: Force = False,
     resume: Resume = False,
@@ -323,10 +325,71 @@ def grpo(
         lora_target_modules=lora_target_modules, learning_rate=learning_rate, max_steps=max_steps, epochs=epochs,
         batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps, save_steps=save_steps,
         save_total_limit=save_total_limit, logging_steps=logging_steps, seed=seed, device=device, dtype=dtype,
-        merge=merge, trust_remote_code=trust_remote_code, trl=_merged_trl(config, _trl_pairs(trl)),
+        merge=merge, gradient_checkpointing=gradient_checkpointing, trust_remote_code=trust_remote_code,
+        trl=_merged_trl(config, _trl_pairs(trl)),
     )
     path = input if input is not None or prompts or cfg.prompts else _input(None)
     stage.run(path, output, cfg, flags=reward, config_file=config, force=force, resume=resume)
+
+
+@app.command()
+def sft(
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="SFT data: JSONL files of prompt + completion/target records or chat `messages` (- for stdin).", show_default=False)] = None,
+    output: OutDir = ...,  # type: ignore[assignment]
+    model: Model = None,
+    adapter: Adapter = None,
+    weight: Annotated[Optional[list[float]], typer.Option("--weight", help="Mixing weight of each input, in order: 2 repeats its records, 0.5 keeps a random half (repeatable).")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="Token limit per example (longer ones are truncated).", show_default="1024")] = None,
+    packing: Annotated[Optional[bool], typer.Option("--packing", help="Pack several examples into each sequence (faster on short data).")] = None,
+    eval_data: Annotated[Optional[str], typer.Option(help="Held-out SFT data: its loss is measured before and after training.")] = None,
+    lora: Lora = None, lora_r: LoraR = None, lora_alpha: LoraAlpha = None, lora_dropout: LoraDropout = None,
+    lora_target_modules: LoraTargets = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help="Learning rate.", show_default="1e-4 with LoRA, 1e-5 full")] = None,
+    max_steps: MaxSteps = None, epochs: Epochs = None, batch_size: BatchSize = None, gradient_accumulation_steps: GradAccum = None,
+    save_steps: SaveSteps = None, save_total_limit: SaveLimit = None, logging_steps: LogSteps = None, seed: TrainSeed = None,
+    device: Device = None, dtype: Dtype = None, merge: Merge = None, gradient_checkpointing: Checkpointing = None, trust_remote_code: TrustCode = None,
+    trl: TrlPairs = None,
+    config: ConfigFile = None,
+    force: Force = False,
+    resume: Resume = False,
+) -> None:
+    """Supervised fine-tuning (TRL's SFTTrainer, LoRA by default): loss on the answer only, inputs mixed by weight.
+
+    Cold start, rejection-sampled data (R1 stage 3), sequence-level distillation, Sky-T1 and
+    journey-learning data all go through here. TRL's SFTConfig options pass through under `trl:`.
+    """
+    from r1cli.commands import sft as stage
+
+    from r1cli.config import load_yaml
+
+    configured = load_yaml(config).get("inputs") if config else None
+    if not inputs and not configured:
+        inputs = [_input(None)]
+    cfg = stage.SftConfig.build(
+        config, inputs=stage.combine_inputs(inputs, weight) or None, max_length=max_length, packing=packing,
+        eval_data=eval_data, model=model, adapter=adapter, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha,
+        lora_dropout=lora_dropout, lora_target_modules=lora_target_modules, learning_rate=learning_rate,
+        max_steps=max_steps, epochs=epochs, batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
+        save_steps=save_steps, save_total_limit=save_total_limit, logging_steps=logging_steps, seed=seed, device=device,
+        dtype=dtype, merge=merge, gradient_checkpointing=gradient_checkpointing, trust_remote_code=trust_remote_code,
+        trl=_merged_trl(config, _trl_pairs(trl)),
+    )
+    stage.run(cfg, output, force=force, resume=resume)
+
+
+@app.command()
+def merge(
+    adapter: Annotated[str, typer.Argument(help="A LoRA adapter folder (e.g. a grpo/sft output folder).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Folder for the merged model.", show_default=False)],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Base model; default: the base recorded in the adapter.")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="Weights' dtype: float32, bfloat16, float16.", show_default="float32")] = None,
+    trust_remote_code: TrustCode = None,
+    force: Force = False,
+) -> None:
+    """Merge a LoRA adapter into its base: a standalone model folder that transformers and vLLM load directly."""
+    from r1cli.commands import merge as stage
+
+    stage.run(adapter, output, model=model, dtype=dtype or "float32", trust_remote_code=bool(trust_remote_code), force=force)
 
 
 def _list_rewards() -> None:

@@ -62,6 +62,7 @@ class TrainConfig(StageConfig):
     device: str = "auto"
     dtype: str = "auto"
     merge: bool = False
+    gradient_checkpointing: bool | None = None  # None: on for GPUs (memory), off on CPU (speed)
     trust_remote_code: bool = False
     trl: dict[str, Any] = field(default_factory=dict)
 
@@ -71,6 +72,7 @@ class TrainConfig(StageConfig):
         "per_device_train_batch_size": "batch_size", "gradient_accumulation_steps": "gradient_accumulation_steps",
         "save_steps": "save_steps", "save_total_limit": "save_total_limit", "logging_steps": "logging_steps",
         "seed": "seed", "use_cpu": "device", "bf16": "dtype", "fp16": "dtype",
+        "gradient_checkpointing": "gradient_checkpointing", "activation_checkpointing": "gradient_checkpointing",
     }
 
     def validate(self) -> None:
@@ -123,9 +125,12 @@ class TrainConfig(StageConfig):
 
     def trl_config(self, config_class: type, output_dir: Path, device: str, **stage_args: Any) -> Any:
         """The TRL config: r1cli's options, then the stage's own, then the `trl` passthrough."""
+        import datasets
+
         from r1cli import trl_compat
         from r1cli.device import training_precision
 
+        datasets.disable_progress_bars()  # TRL's dataset preparation (tokenizing, truncating) draws them on stderr
         valid = trl_compat.config_fields(config_class)
         unknown = [k for k in self.trl if k not in valid]
         if unknown:
@@ -151,6 +156,7 @@ class TrainConfig(StageConfig):
             "report_to": [],
             "disable_tqdm": True,
             "use_cpu": device == "cpu",
+            trl_compat.checkpointing_field(config_class): self.gradient_checkpointing if self.gradient_checkpointing is not None else device != "cpu",
             **precision,
             **stage_args,
             **self.trl,
@@ -351,13 +357,18 @@ def _finite(row: dict[str, Any]) -> dict[str, Any]:
     return {k: clean(v) for k, v in row.items()}
 
 
-def train(trainer: Any, run: RunFolder, callback: Any) -> Any:
-    """Run `trainer.train()` with r1cli's reporting, resuming from the run's checkpoint."""
+def attach(trainer: Any, callback: Any) -> None:
+    """r1cli's reporting instead of transformers' (right after the trainer is built, before
+    anything that logs: an evaluation logs too)."""
     from r1cli import trl_compat
 
     trl_compat.quiet_trainer_output(trainer)
     callback.trainer = trainer
     trainer.add_callback(callback)
+
+
+def train(trainer: Any, run: RunFolder) -> Any:
+    """Run `trainer.train()`, resuming from the run's checkpoint; stdout stays clean."""
     resume_from = str(run.checkpoint) if run.checkpoint is not None else None
     if resume_from and is_main_process():
         console.info(f"resuming from {resume_from}")
@@ -390,7 +401,7 @@ def last_metrics(run: RunFolder) -> dict[str, Any]:
     if not path.exists():
         return {}
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    steps = [r for r in rows if "train_runtime" not in r]
+    steps = [r for r in rows if "train_runtime" not in r and not any(k.startswith("eval_") for k in r)]
     summary = next((r for r in reversed(rows) if "train_runtime" in r), {})
     return {"steps": steps[-1]["step"] if steps else 0, "first": steps[0] if steps else {}, "last": steps[-1] if steps else {},
             "train_runtime": summary.get("train_runtime")}

@@ -28,6 +28,12 @@ def config_fields(config_class: type) -> list[str]:
     return [f.name for f in dataclasses.fields(config_class) if f.init]
 
 
+def checkpointing_field(config_class: type) -> str:
+    """transformers renamed `gradient_checkpointing` to `activation_checkpointing` (the old name
+    warns); use whichever the installed version has."""
+    return "activation_checkpointing" if "activation_checkpointing" in config_fields(config_class) else "gradient_checkpointing"
+
+
 def recent_completions(trainer: Any) -> dict[str, Any] | None:
     """The last generation batch GRPOTrainer keeps for its completion logs: prompts,
     completions, per-reward scores and advantages. A private attribute, hence here."""

@@ -136,8 +136,8 @@ def run(input_path: str | None, output: str, cfg: GrpoConfig, *, flags: list[str
                         [source], ref.identity())
     trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=args, train_dataset=dataset, processing_class=tokenizer,
                           peft_config=cfg.lora_config(ref))
-    callback = training.make_callback(folder, "grpo", note_keys=("reward", "kl"), samples_every=cfg.samples_every)
-    training.train(trainer, folder, callback)
+    training.attach(trainer, training.make_callback(folder, "grpo", note_keys=("reward", "kl"), samples_every=cfg.samples_every))
+    training.train(trainer, folder)
     files = training.save_final(trainer, folder, cfg, ref)
     stats = {**training.last_metrics(folder), "seconds": timer.seconds, "prompts": len(records), "files": files}
     folder.finish(manifest.finish(stats, world_size=args.world_size, device=device))

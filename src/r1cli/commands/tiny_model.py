@@ -11,30 +11,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from r1cli.artifacts import Manifest, write_manifest
+from r1cli.artifacts import Manifest, check_folder_free, publish_folder, write_manifest
 from r1cli.console import info
-from r1cli.errors import DataError
-
-
-def publish_folder(build_dir: Path, out: Path, force: bool) -> None:
-    """Move a finished folder into place; the old one (if forced) goes only after that works."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-    build_dir.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def check_folder_free(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise DataError(str(out), "exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise DataError(str(out), "folder exists and is not empty; pass --force to replace it")
-    if not out.parent.exists():
-        raise DataError(str(out), f"folder {out.parent} does not exist")
 
 
 def run(out_dir: str, *, force: bool = False, **spec_values: Any) -> dict[str, Any]:

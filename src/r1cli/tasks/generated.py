@@ -13,6 +13,8 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
+from r1cli.errors import R1Error
+
 TEST_SHARE = 10  # one problem in TEST_SHARE belongs to the test split
 
 
@@ -29,7 +31,7 @@ def _take(make: Callable[[random.Random], dict[str, Any] | None], n: int, seed: 
     while len(rows) < n:
         attempts += 1
         if attempts > 200 * n + 10_000:
-            raise RuntimeError(f"could only generate {len(rows)} distinct {split} problems of the {n} asked for; widen the task's ranges")
+            raise R1Error(f"could only generate {len(rows)} distinct {split} problems of the {n} asked for; widen the task's ranges (--option) or ask for fewer")
         row = make(rng)
         if row is None:
             continue
