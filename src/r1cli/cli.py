@@ -222,6 +222,55 @@ def reward(
     stage.run(_input(input), output, reward, cfg, config_file=config, force=force)
 
 
+# -- reject -----------------------------------------------------------------------------------
+def _reject_defaults(name: str) -> str:
+    from r1cli.commands.reject import RejectConfig
+
+    return _default(RejectConfig, name)
+
+
+@app.command()
+def reject(
+    input: InputArg = None,
+    output: Output = ...,  # type: ignore[assignment]
+    keep: Annotated[Optional[str], typer.Option(help="correct: every correct sample (R1's rejection sampling); best: the best --n by total reward.", show_default=_reject_defaults("keep"))] = None,
+    n: Annotated[Optional[int], typer.Option("--n", help="With --keep best: samples kept per prompt.", show_default="1")] = None,
+    min_reward: Annotated[Optional[float], typer.Option(help="Drop samples whose total reward is below this.")] = None,
+    max_per_prompt: Annotated[Optional[int], typer.Option(help="Keep at most this many samples per prompt, best reward first (0: no cap).", show_default=_reject_defaults("max_per_prompt"))] = None,
+    correct_reward: Annotated[Optional[str], typer.Option(help="The reward whose score >= 1.0 means correct. Default: accuracy if scored, else each task's own accuracy reward.")] = None,
+    language: Annotated[Optional[str], typer.Option(help="Target language of the chain of thought for records without a `language` field: a code (zh, en, ...) or auto (the question's language).", show_default=_reject_defaults("language"))] = None,
+    min_language_share: Annotated[Optional[float], typer.Option(help="Drop chains of thought with a smaller share of words in the target language (mixed languages; 0: off).", show_default=_reject_defaults("min_language_share"))] = None,
+    max_paragraph_chars: Annotated[Optional[int], typer.Option(help="Drop samples with a paragraph longer than this many characters (0: off).", show_default=_reject_defaults("max_paragraph_chars"))] = None,
+    code_blocks: Annotated[Optional[str], typer.Option(help="Fenced code blocks: drop, keep, or auto (drop, except in samples scored by the `code` reward).", show_default=_reject_defaults("code_blocks"))] = None,
+    min_tokens: Annotated[Optional[int], typer.Option(help="Drop completions shorter than this many tokens.", show_default=_reject_defaults("min_tokens"))] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Drop completions longer than this many tokens (0: no bound).", show_default=_reject_defaults("max_tokens"))] = None,
+    drop_truncated: Annotated[Optional[bool], typer.Option("--drop-truncated/--keep-truncated", help="Drop completions that hit the token limit (finish_reason 'length'; they have no final answer).", show_default="drop")] = None,
+    dedup: Annotated[Optional[bool], typer.Option("--dedup/--no-dedup", help="Drop exact and near-duplicate samples within a prompt.", show_default="dedup")] = None,
+    near_duplicate: Annotated[Optional[float], typer.Option(help="Word-shingle Jaccard similarity from which two samples count as near-duplicates.", show_default=_reject_defaults("near_duplicate"))] = None,
+    pass_rate: Annotated[Optional[str], typer.Option(help="MIN:MAX: only prompts whose share of correct samples lies in this band (inclusive), e.g. 0.1:0.9.")] = None,
+    prompts: Annotated[Optional[bool], typer.Option("--prompts", help="Write one prompt record per kept prompt (with `pass_rate`), for grpo or sample, instead of SFT samples.")] = None,
+    reformat: Annotated[Optional[str], typer.Option(help="none, or summary: add `target`, the reasoning in a think block, then a one-sentence summary and the answer tag (R1's readable format).", show_default=_reject_defaults("reformat"))] = None,
+    journey: Annotated[Optional[bool], typer.Option("--journey", help="Journey learning: per prompt, one `target` trace of a wrong attempt, a correction and a correct attempt.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for choosing the journey pairs.", show_default=_reject_defaults("seed"))] = None,
+    config: ConfigFile = None,
+    force: Force = False,
+) -> None:
+    """Rejection sampling: keep correct, clean samples of scored records as SFT data (or banded prompts).
+
+    Reads the output of `r1cli reward` and groups it by prompt id. How many records were kept, and why the others were dropped, is reported on stderr and in the manifest.
+    """
+    from r1cli.commands import reject as stage
+
+    cfg = stage.RejectConfig.build(
+        config, keep=keep, n=n, min_reward=min_reward, max_per_prompt=max_per_prompt, correct_reward=correct_reward,
+        language=language, min_language_share=min_language_share, max_paragraph_chars=max_paragraph_chars,
+        code_blocks=code_blocks, min_tokens=min_tokens, max_tokens=max_tokens, drop_truncated=drop_truncated,
+        dedup=dedup, near_duplicate=near_duplicate, pass_rate=pass_rate, prompts=prompts, reformat=reformat,
+        journey=journey, seed=seed,
+    )
+    stage.run(_input(input), output, cfg, force=force)
+
+
 # -- training stages (grpo; sft and distill share these options) --------------------------------
 Model = Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name, local folder, or a LoRA adapter folder (training continues that adapter).")]
 Adapter = Annotated[Optional[str], typer.Option(help="LoRA adapter folder to start from, on top of --model.")]
