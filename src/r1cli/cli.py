@@ -271,6 +271,44 @@ def reject(
     stage.run(_input(input), output, cfg, force=force)
 
 
+# -- eval -------------------------------------------------------------------------------------
+@app.command("eval")
+def eval_(
+    inputs: Annotated[Optional[list[str]], typer.Argument(help="Sample records (any system's outputs: no model needed) or prompt records to sample with -m; - for stdin.", show_default=False)] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="Metrics JSON file, or - for stdout.", show_default=False)] = ...,  # type: ignore[assignment]
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model to sample from (repeatable: runs side by side).")] = None,
+    task: Annotated[Optional[str], typer.Option(help="Build prompts from a task instead of inputs (with --data, --template, -n).")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Data for --task (file, folder or hub name).")] = None,
+    template: Annotated[Optional[str], typer.Option(help="Template for --task.", show_default="r1-zero")] = None,
+    n: Annotated[Optional[int], typer.Option("-n", help="Number of prompts for --task.")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="Samples per prompt (pass@1 averages over them; cons@k votes among them).", show_default="4")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature (the report's protocol: 0.6).", show_default="0.6")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling mass (the report's protocol: 0.95).", show_default="0.95")] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option(help="Token limit per completion.", show_default="1024")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Sampling seed.", show_default="0")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Prompts per generation batch.", show_default="8")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="Sampling backend, as in `r1cli sample`.", show_default="auto")] = None,
+    stop: Annotated[Optional[list[str]], typer.Option("--stop", help="Stop string (repeatable).")] = None,
+    best_of: Annotated[Optional[str], typer.Option(help="Best-of-N: the reward that picks one sample per prompt (a reward name, or `reward` for the records' own total).")] = None,
+    config: ConfigFile = None,
+    force: Force = False,
+) -> None:
+    """Evaluate: pass@1 over k samples, pass@k, cons@k majority vote, best-of-N, mean length, truncation rate.
+
+    A table goes to stderr and JSON metrics to the output, one entry per run (input file or model).
+    """
+    from r1cli.commands import eval as stage
+
+    prompts = {k_: v for k_, v in {"task": task, "data": data, "template": template, "n": n}.items() if v is not None}
+    cfg = stage.EvalConfig.build(
+        config, models=model, prompts=prompts or None, k=k, temperature=temperature, top_p=top_p,
+        max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size, backend=backend, stop=stop or None, best_of=best_of,
+    )
+    if not inputs and not cfg.prompts:
+        inputs = [_input(None)]
+    stage.run(inputs or [], output, cfg, force=force)
+
+
 # -- training stages (grpo; sft and distill share these options) --------------------------------
 Model = Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name, local folder, or a LoRA adapter folder (training continues that adapter).")]
 Adapter = Annotated[Optional[str], typer.Option(help="LoRA adapter folder to start from, on top of --model.")]

@@ -6,11 +6,13 @@ line every few seconds, so logs stay readable.
 
 from __future__ import annotations
 
+import sys
 import time
 
 from rich.console import Console
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+# Logs (not a terminal) get a wide fixed width, so tables are not squeezed to 80 columns.
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
 quiet = False
 
 

@@ -1,0 +1,211 @@
+"""`r1cli eval`: pass@1 over K samples, pass@k, cons@k majority vote, best-of-N, length and truncation.
+
+    r1cli eval --task math --data ../shared/data/math500/test.jsonl -m runs/grpo -k 8 -o eval.json
+    r1cli eval samples_a.jsonl samples_b.jsonl -o -                    # outputs of any system, no model
+    r1cli prepare gsm8k --data test.jsonl -o - | r1cli eval - -m BASE -m runs/rl -k 4 -o eval.json   # side by side
+
+Inputs are either sample records (anything with a `completion`, e.g. from vLLM or an API: no
+model needed) or prompt records sampled here from each `-m` model with the report's settings
+(temperature 0.6, top-p 0.95). Correctness is each task's accuracy reward, the same function
+GRPO trains on; majority votes compare normalised answers (numbers, LaTeX). Samples drawn here
+are kept in OUT.samples/ (resumable; reused when the settings match).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from r1cli import artifacts, records as schema, rewards as registry
+from r1cli.artifacts import Manifest
+from r1cli.config import ConfigError, StageConfig
+from r1cli.console import info, stderr
+
+
+@dataclass
+class EvalConfig(StageConfig):
+    models: list[str] = field(default_factory=list)
+    prompts: dict[str, Any] = field(default_factory=dict)  # a prompt source instead of INPUT (task, data, n...)
+    k: int = 4
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 1024
+    seed: int = 0
+    batch_size: int = 8
+    backend: str = "auto"
+    stop: list[str] = field(default_factory=list)
+    best_of: str | None = None  # a reward name (or "reward": the records' own total) for best-of-N
+    timeout: float = 5.0  # per-answer deadline for normalising math answers
+
+    def validate(self) -> None:
+        self.require(self.k >= 1, "k", "must be at least 1")
+        self.require(self.temperature >= 0, "temperature", "must be >= 0")
+        self.require(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
+        self.require(self.max_new_tokens >= 1, "max_new_tokens", "must be at least 1")
+        self.require(self.temperature > 0 or self.k == 1, "k", "must be 1 with --temperature 0 (greedy samples are identical)")
+
+
+def run(inputs: list[str], output: str, cfg: EvalConfig, *, force: bool = False) -> dict[str, Any]:
+    artifacts.check_output_free(output, force)
+    if inputs and cfg.prompts:
+        raise ConfigError("give inputs either as files or with --task, not both")
+    sources = _read_sources(inputs, cfg)
+    sampled = [s for s in sources if s[2] == "prompt"]
+    if sampled and not cfg.models:
+        raise ConfigError(f"{sampled[0][0]}: prompt records need a model to sample from (-m MODEL); or pass sample records")
+    if cfg.models and len(sampled) != len(sources):
+        raise ConfigError("-m samples prompt records; these inputs are already sample records (drop -m to evaluate them)")
+    _check_best_of(cfg, sources)
+    runs = []
+    manifest = Manifest("eval", cfg.to_dict(), [info_ for _, _, _, info_ in sources])
+    samples_dir = _samples_dir(output)
+    for name, records, kind, _ in sources:
+        if kind == "prompt":
+            for model in cfg.models:
+                samples = _sample(records, model, cfg, samples_dir / f"{_slug(name)}--{_slug(model)}.jsonl", force)
+                runs.append(evaluate(f"{model} on {name}" if len(sources) > 1 else model, samples, cfg))
+        else:
+            runs.append(evaluate(name, records, cfg))
+    _table(runs)
+    result = {"runs": runs}
+    text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+    if output == artifacts.STDIO:
+        sys.stdout.write(text)
+    else:
+        artifacts.write_manifest(output, manifest.finish({"runs": len(runs)}))
+        artifacts.atomic_write_text(output, text)
+    return result
+
+
+def _read_sources(inputs: list[str], cfg: EvalConfig) -> list[tuple[str, list[dict[str, Any]], str, artifacts.InputInfo]]:
+    """(name, records, "sample" | "prompt", input info) for every input."""
+    if cfg.prompts:
+        from r1cli.commands.grpo import load_prompts
+
+        records, _, info_ = load_prompts(None, cfg.prompts)
+        return [(info_.path, records, "prompt", info_)]
+    if not inputs:
+        raise ConfigError("no inputs: pass sample or prompt record files (- for stdin), or --task")
+    out = []
+    for path in inputs:
+        loaded = artifacts.read_jsonl(path)
+        kind = "sample" if "sample_index" in loaded.records[0] else "prompt"
+        schema.validate(loaded, kind)
+        name = "stdin" if path == artifacts.STDIO else Path(path).stem
+        out.append((name, loaded.records, kind, loaded.info))
+    return out
+
+
+def _check_best_of(cfg: EvalConfig, sources: list[Any]) -> None:
+    if cfg.best_of is None or cfg.best_of == "reward":
+        if cfg.best_of == "reward" and any(kind == "prompt" for _, _, kind, _ in sources):
+            raise ConfigError("--best-of reward uses the records' own `reward`; freshly sampled records have none, name a reward")
+        return
+    registry.lookup(cfg.best_of)  # unknown names fail before any sampling
+
+
+def _samples_dir(output: str) -> Path:
+    if output == artifacts.STDIO:
+        return Path(tempfile.mkdtemp(prefix="r1cli-eval-"))
+    folder = Path(output).with_name(Path(output).name + ".samples")
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip("/")).strip("_")[-80:] or "run"
+
+
+def _sample(records: list[dict[str, Any]], model: str, cfg: EvalConfig, path: Path, force: bool) -> list[dict[str, Any]]:
+    """Sample K completions per prompt through the `sample` stage (resumable), or reuse a
+    finished file sampled with the same settings."""
+    from r1cli.commands import sample
+
+    scfg = sample.SampleConfig.build(model=model, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
+                                     max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_size=cfg.batch_size,
+                                     backend=cfg.backend, stop=cfg.stop)
+    prompts = path.with_suffix(".prompts.jsonl")
+    text = "".join(artifacts.dumps(r) for r in records)
+    if not prompts.exists() or prompts.read_text(encoding="utf-8") != text:
+        artifacts.atomic_write_text(prompts, text)
+    previous = artifacts.read_manifest(path) if path.exists() else None
+    if previous is not None:
+        from r1cli import models
+
+        same = (all(previous["config"].get(k) == v for k, v in scfg.settings().items())
+                and previous.get("model") == models.resolve(model).identity()
+                and previous["inputs"][0]["sha256"] == artifacts.read_jsonl(prompts).info.sha256)
+        if same:
+            info(f"eval: reusing {path} (same model, prompts and settings)")
+            return artifacts.read_jsonl(path).records
+        if not force:
+            raise ConfigError(f"{path}: samples from another model or other settings exist; pass --force to sample again")
+    sample.run(str(prompts), str(path), scfg, force=force)
+    return artifacts.read_jsonl(path).records
+
+
+def evaluate(name: str, records: list[dict[str, Any]], cfg: EvalConfig) -> dict[str, Any]:
+    """Metrics for one run's sample records."""
+    from r1cli import metrics, tasks
+    from r1cli.rewards.accuracy import answer_keys
+
+    correct_scores = registry.Reward(registry.RewardSpec("accuracy"))(
+        [r["completion"] for r in records], **_columns(records))
+    best_scores: list[float | None] = []
+    if cfg.best_of == "reward":
+        best_scores = [r.get("reward") for r in records]
+    elif cfg.best_of:
+        best_scores = registry.score(registry.resolve([registry.RewardSpec(cfg.best_of)]), records)
+        best_scores = [s["reward"] for s in best_scores]
+    keys: list[str | None] = [None] * len(records)
+    by_kind: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        by_kind.setdefault(tasks.get(r["task"]).answer_kind, []).append(i)
+    for kind, rows in by_kind.items():
+        for i, key in zip(rows, answer_keys([records[i]["completion"] for i in rows], kind, timeout=cfg.timeout)):
+            keys[i] = key
+    groups: dict[str, metrics.Group] = {}
+    for i, r in enumerate(records):
+        g = groups.setdefault(r["id"], metrics.Group([], [], [], []))
+        score = correct_scores[i]
+        g.correct.append(score is not None and score >= 1.0)
+        g.unjudged += score is None
+        g.keys.append(keys[i])
+        g.tokens.append(r.get("completion_tokens", 0))
+        g.truncated.append(r.get("finish_reason") == "length")
+        if best_scores:
+            g.best_scores.append(best_scores[i])
+    summary = metrics.summarize(list(groups.values()), best_of_name=cfg.best_of)
+    return {"name": name, **summary}
+
+
+def _columns(records: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    keys = {k for r in records for k in r} - {"completion", "prompt"}
+    return {k: [r.get(k) for r in records] for k in sorted(keys)}
+
+
+def _table(runs: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    if not runs:
+        return
+    k = runs[0]["k"]
+    cols = ["pass@1", *[c for c in runs[0] if c.startswith("pass@") and c != "pass@1"], f"cons@{k}",
+            *([f"best_of@{k}"] if f"best_of@{k}" in runs[0] else [])]
+    table = Table(title=f"r1cli eval (k={k})", title_justify="left")
+    table.add_column("run")
+    for c in [*cols, "mean tokens", "truncated", "prompts"]:
+        table.add_column(c, justify="right")
+    for r in runs:
+        table.add_row(r["name"], *[_pct(r.get(c)) for c in cols], f"{r['mean_completion_tokens']:.1f}",
+                      _pct(r["truncation_rate"]), str(r["prompts"]))
+    stderr.print(table)
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
