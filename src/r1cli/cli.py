@@ -465,6 +465,48 @@ def sft(
 
 
 @app.command()
+def distill(
+    input: InputArg = None,
+    output: OutDir = ...,  # type: ignore[assignment]
+    teacher: Annotated[Optional[str], typer.Option(help="Teacher: hub name, folder, or adapter folder (e.g. an RL run).")] = None,
+    student: Annotated[Optional[str], typer.Option(help="Student to train: hub name or folder.")] = None,
+    mode: Annotated[Optional[str], typer.Option(help="sequence (R1-Distill: SFT on the teacher's correct samples) or token (match the teacher's next-token distribution).", show_default="sequence")] = None,
+    on_policy: Annotated[Optional[bool], typer.Option("--on-policy", help="Token level on the student's own completions (TRL DistillationTrainer); default: on teacher samples (GKD).")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="Teacher samples per prompt.", show_default="4")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature (teacher samples; student rollouts on-policy).", show_default="0.6")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling mass for teacher samples.", show_default="0.95")] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option(help="Token limit per sampled completion.", show_default="1024")] = None,
+    reward: Annotated[Optional[list[str]], typer.Option("--reward", "-r", help="Rewards that judge teacher samples, NAME[=WEIGHT] (default: the task's).")] = None,
+    beta: Annotated[Optional[float], typer.Option(help="Token level: generalised JSD interpolation (0 forward KL, 0.5 JSD, 1 reverse KL).", show_default="1 on-policy, 0 off-policy")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="Sequence level: token limit per student training example.", show_default="2048")] = None,
+    lora: Lora = None, lora_r: LoraR = None, lora_alpha: LoraAlpha = None, lora_dropout: LoraDropout = None,
+    lora_target_modules: LoraTargets = None, learning_rate: LearningRate = None, max_steps: MaxSteps = None, epochs: Epochs = None,
+    batch_size: BatchSize = None, gradient_accumulation_steps: GradAccum = None, save_steps: SaveSteps = None,
+    save_total_limit: SaveLimit = None, logging_steps: LogSteps = None, seed: TrainSeed = None, device: Device = None,
+    dtype: Dtype = None, merge: Merge = None, gradient_checkpointing: Checkpointing = None, trust_remote_code: TrustCode = None,
+    trl: TrlPairs = None,
+    config: ConfigFile = None,
+    force: Force = False,
+) -> None:
+    """Distil a teacher into a student: sequence level (sample, reward, reject, SFT; every artifact kept) or token level.
+
+    A rerun continues where the last run stopped. Rejection options go under `reject:` in the config file.
+    """
+    from r1cli.commands import distill as stage
+
+    cfg = stage.DistillConfig.build(
+        config, teacher=teacher, model=student, mode=mode, on_policy=on_policy, k=k, temperature=temperature, top_p=top_p,
+        max_new_tokens=max_new_tokens, rewards=reward or None, beta=beta, max_length=max_length, lora=lora, lora_r=lora_r,
+        lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_target_modules=lora_target_modules,
+        learning_rate=learning_rate, max_steps=max_steps, epochs=epochs, batch_size=batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps, save_steps=save_steps, save_total_limit=save_total_limit,
+        logging_steps=logging_steps, seed=seed, device=device, dtype=dtype, merge=merge,
+        gradient_checkpointing=gradient_checkpointing, trust_remote_code=trust_remote_code, trl=_merged_trl(config, _trl_pairs(trl)),
+    )
+    stage.run(_input(input), output, cfg, force=force)
+
+
+@app.command()
 def merge(
     adapter: Annotated[str, typer.Argument(help="A LoRA adapter folder (e.g. a grpo/sft output folder).")],
     output: Annotated[str, typer.Option("--output", "-o", help="Folder for the merged model.", show_default=False)],

@@ -23,6 +23,21 @@ def sft_classes() -> tuple[type, type]:
     return SFTConfig, SFTTrainer
 
 
+def distill_classes(on_policy: bool) -> tuple[type, type]:
+    """On-policy: TRL's DistillationTrainer (stable since 1.x). Off-policy: GKD with lambda 0,
+    still under `trl.experimental` in 1.16."""
+    if on_policy:
+        from trl import DistillationConfig, DistillationTrainer
+
+        return DistillationConfig, DistillationTrainer
+    import os
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # the warning says what this docstring says
+    from trl.experimental.gkd import GKDConfig, GKDTrainer
+
+    return GKDConfig, GKDTrainer
+
+
 def config_fields(config_class: type) -> list[str]:
     """The keys a TRL config accepts (what `trl:` in a YAML file may hold)."""
     return [f.name for f in dataclasses.fields(config_class) if f.init]

@@ -1,0 +1,238 @@
+"""`r1cli distill`: teach a small student from a strong teacher.
+
+    r1cli distill prompts.jsonl --teacher runs/rl --student Qwen/Qwen2.5-0.5B -o runs/distill             # sequence level
+    r1cli distill prompts.jsonl --teacher T --student S --mode token --on-policy -o runs/distill-opd
+    r1cli prepare math --data math.jsonl -o - | r1cli distill - --teacher T --student S -k 8 -o runs/distill
+
+Sequence level (what R1-Distill did) composes the other stages and keeps every artifact:
+
+    OUT/teacher_samples.jsonl   r1cli sample  (the teacher answers each prompt K times)
+    OUT/scored.jsonl            r1cli reward  (the task's rewards, or `rewards:`)
+    OUT/sft_data.jsonl          r1cli reject  (correct, clean answers; options under `reject:`)
+    OUT/student/                r1cli sft     (the student learns them)
+
+Token level matches the teacher's next-token distribution rather than its sampled text:
+`--on-policy` trains on the student's own completions (TRL's DistillationTrainer, generalised
+JSD; the teacher scores every token), off-policy trains on teacher samples (TRL's GKD with
+lambda 0). Both need the teacher and student to share a tokenizer, which is checked before any
+weights load. A rerun continues where the last one stopped: finished artifacts are reused.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from r1cli import artifacts
+from r1cli.artifacts import Manifest
+from r1cli.config import ConfigError
+from r1cli.console import info
+from r1cli.errors import DataError, R1Error
+from r1cli.training import TrainConfig, Timer
+
+MODES = ("sequence", "token")
+
+
+@dataclass
+class DistillConfig(TrainConfig):
+    """The student's training options (TrainConfig: `model` is the student) plus the teacher's."""
+
+    teacher: str = ""
+    mode: str = "sequence"
+    on_policy: bool = False
+    k: int = 4  # teacher samples per prompt
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 1024
+    batch_size_sampling: int = 8
+    rewards: Any = None  # for rejection; default: the task's
+    reject: dict[str, Any] = field(default_factory=dict)  # RejectConfig keys
+    max_length: int = 2048  # student sequence limit (sequence level)
+    # Generalised JSD: 0 forward KL, 0.5 JSD, 1 reverse KL. None: reverse KL on-policy (as in the
+    # on-policy distillation paper), forward KL on teacher samples (classic knowledge distillation).
+    beta: float | None = None
+
+    def validate(self) -> None:
+        self.require(bool(self.teacher), "teacher", "is required (a hub name, a local folder or an adapter folder)")
+        super().validate()
+        self.require(self.mode in MODES, "mode", f"must be one of {', '.join(MODES)}")
+        self.require(not self.on_policy or self.mode == "token", "on_policy", "applies to --mode token only")
+        self.require(self.k >= 1, "k", "must be at least 1")
+        self.require(self.beta is None or 0 <= self.beta <= 1, "beta", "must be in [0, 1]")
+        if self.reject:
+            from r1cli.commands.reject import RejectConfig
+
+            unknown = sorted(set(self.reject) - set(RejectConfig.field_names()))
+            if unknown:
+                raise ConfigError(f"reject.{unknown[0]}: unknown key; valid keys: {', '.join(RejectConfig.field_names())}")
+
+    def train_fields(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(TrainConfig)}
+
+
+def check_tokenizers(teacher: Any, student: Any, tref: Any, sref: Any) -> None:
+    """Token-level distillation compares distributions over one vocabulary: refuse otherwise,
+    before any weights load."""
+    from transformers import AutoConfig
+
+    tv, sv = teacher.get_vocab(), student.get_vocab()
+    if tv != sv:
+        differ = sum(1 for t, i in tv.items() if sv.get(t) != i) + len(set(sv) - set(tv))
+        raise R1Error(
+            f"--teacher {tref.tokenizer_source} and --student {sref.tokenizer_source} have different tokenizers "
+            f"({len(tv)} vs {len(sv)} tokens, {differ} differ); token-level distillation needs a shared tokenizer: "
+            "use --mode sequence, or a student from the teacher's family"
+        )
+    sizes = [AutoConfig.from_pretrained(r.base).get_text_config().vocab_size for r in (tref, sref)]
+    if sizes[0] != sizes[1]:
+        raise R1Error(f"--teacher and --student share a tokenizer but their output layers differ ({sizes[0]} vs {sizes[1]} "
+                      "rows); token-level distillation needs equal vocab_size: use --mode sequence")
+
+
+def run(input_path: str, output: str, cfg: DistillConfig, *, force: bool = False) -> dict[str, Any]:
+    from r1cli import models
+
+    timer = Timer()
+    out = Path(output)
+    prompts = artifacts.read_jsonl(input_path)
+    from r1cli import records as schema
+
+    schema.validate(prompts, "prompt")
+    tref, sref = models.resolve(cfg.teacher), models.resolve(cfg.model, cfg.adapter)
+    if cfg.mode == "token":
+        check_tokenizers(models.load_tokenizer(tref), models.load_tokenizer(sref), tref, sref)
+    _prepare_folder(out, force)
+    # The prompts travel with the run, so a rerun (even from a pipe) resumes against the same ones.
+    saved = out / "prompts.jsonl"
+    if not saved.exists():
+        artifacts.atomic_write_text(saved, "".join(artifacts.dumps(r) for r in prompts.records))
+    elif artifacts.read_jsonl(saved).info.sha256 != prompts.info.sha256:
+        raise DataError(str(out), "holds a run on other prompts; pass --force to start over, or choose another output")
+    manifest = Manifest("distill", cfg.to_dict(), [prompts.info], {"teacher": tref.identity(), "student": sref.identity()})
+    steps: dict[str, Any] = {}
+    if cfg.mode == "sequence":
+        data = _sequence_data(saved, out, cfg, steps)
+        steps["sft"] = _train_sft(data, out / "student", cfg)
+    elif cfg.on_policy:
+        steps["distill"] = _train_token(saved, out / "student", cfg, tref, sref, on_policy=True)
+    else:
+        samples = _teacher_samples(saved, out, cfg, steps)
+        steps["distill"] = _train_token(samples, out / "student", cfg, tref, sref, on_policy=False)
+    stats = {"steps": steps, "seconds": timer.seconds}
+    artifacts.write_manifest(out, manifest.finish(stats))
+    info(f"distill: {cfg.mode}-level{' on-policy' if cfg.on_policy else ''} from {cfg.teacher} -> {out / 'student'}")
+    return stats
+
+
+def _prepare_folder(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise DataError(str(out), "exists and is not a folder")
+    if not out.parent.exists():
+        raise DataError(str(out), f"folder {out.parent} does not exist")
+    if out.exists() and any(out.iterdir()):
+        ours = (out / "prompts.jsonl").exists()
+        if not ours:
+            raise DataError(str(out), "not an r1cli distill folder; choose another output")
+        if (out / "manifest.json").exists() and not force:
+            raise DataError(str(out), "holds a finished run; pass --force to replace it, or choose another output")
+        if force:
+            shutil.rmtree(out)
+    out.mkdir(exist_ok=True)
+
+
+def _teacher_samples(prompts: Path, out: Path, cfg: DistillConfig, steps: dict[str, Any]) -> Path:
+    from r1cli.commands import sample
+
+    path = out / "teacher_samples.jsonl"
+    if path.exists():
+        info(f"distill: reusing {path}")
+    else:
+        scfg = sample.SampleConfig.build(model=cfg.teacher, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
+                                         max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_size=cfg.batch_size_sampling,
+                                         device=cfg.device, trust_remote_code=cfg.trust_remote_code)
+        sample.run(str(prompts), str(path), scfg)
+    steps["sample"] = (artifacts.read_manifest(path) or {}).get("stats")
+    return path
+
+
+def _sequence_data(prompts: Path, out: Path, cfg: DistillConfig, steps: dict[str, Any]) -> Path:
+    from r1cli.commands import reject, reward
+
+    samples = _teacher_samples(prompts, out, cfg, steps)
+    scored = out / "scored.jsonl"
+    if not scored.exists():
+        reward.run(str(samples), str(scored), None, reward.RewardConfig(rewards=cfg.rewards))
+    steps["reward"] = (artifacts.read_manifest(scored) or {}).get("stats")
+    data = out / "sft_data.jsonl"
+    if not data.exists():
+        reject.run(str(scored), str(data), reject.RejectConfig.build(None, **cfg.reject))
+    steps["reject"] = (artifacts.read_manifest(data) or {}).get("stats")
+    if not artifacts.read_jsonl(data, allow_empty=True).records:
+        raise R1Error(f"{data}: rejection sampling kept no teacher samples; loosen `reject:` or sample more (-k)")
+    return data
+
+
+def _student_folder_state(folder: Path) -> tuple[bool, bool]:
+    """(finished, resume): a finished student is reused, an unfinished one resumed."""
+    return (folder / "manifest.json").exists(), folder.exists()
+
+
+def _train_sft(data: Path, folder: Path, cfg: DistillConfig) -> Any:
+    from r1cli.commands import sft
+
+    finished, resume = _student_folder_state(folder)
+    if finished:
+        info(f"distill: reusing {folder}")
+    else:
+        scfg = sft.SftConfig.build(None, **cfg.train_fields(), inputs=[{"path": str(data), "weight": 1.0}], max_length=cfg.max_length)
+        sft.run(scfg, str(folder), resume=resume)
+    return (artifacts.read_manifest(folder) or {}).get("stats")
+
+
+def _train_token(data: Path, folder: Path, cfg: DistillConfig, tref: Any, sref: Any, *, on_policy: bool) -> Any:
+    """Token-level distillation of the student toward the teacher, through the trainer scaffold."""
+    import datasets
+
+    from r1cli import models, training, trl_compat
+    from r1cli.device import pick_device
+
+    finished, resume = _student_folder_state(folder)
+    if finished:
+        info(f"distill: reusing {folder}")
+        return (artifacts.read_manifest(folder) or {}).get("stats")
+    records = artifacts.read_jsonl(data).records
+    tokenizer = models.load_tokenizer(sref, trust_remote_code=cfg.trust_remote_code)
+    if on_policy:
+        rows = [{"prompt": r["prompt"]} for r in records]
+    else:
+        # GKD reads chat conversations: the prompt as the user's turn, the teacher's answer as the assistant's.
+        models.require_chat_template(tokenizer, sref, "off-policy token-level distillation (TRL's GKD) trains on chat messages; use --on-policy or --mode sequence")
+        rows = [{"messages": [*(r["prompt"] if isinstance(r["prompt"], list) else [{"role": "user", "content": r["prompt"]}]),
+                              {"role": "assistant", "content": r["completion"]}]} for r in records]
+    device = pick_device(cfg.device)
+    run_folder = training.RunFolder(folder, force=False, resume=resume, identity=cfg.identity("distill", sref.identity()))
+    run_folder.check()
+    dtype = cfg.model_dtype(device)
+    config_class, trainer_class = trl_compat.distill_classes(on_policy)
+    own = {"max_completion_length": cfg.max_new_tokens} if on_policy else {"lmbda": 0.0, "max_new_tokens": cfg.max_new_tokens}
+    beta = cfg.beta if cfg.beta is not None else (1.0 if on_policy else 0.0)
+    args = cfg.trl_config(config_class, run_folder.path, device, beta=beta, temperature=cfg.temperature if on_policy else 1.0, **own)
+    run_folder.start()
+    args.distributed_state.wait_for_everyone()
+    # A teacher that is an adapter folder is merged in memory; a plain one TRL loads itself.
+    teacher: Any = models.load_model(tref, device=device, dtype=dtype) if tref.adapter else tref.base
+    if not tref.adapter:
+        args.teacher_model_init_kwargs = {"dtype": str(dtype).removeprefix("torch."), "trust_remote_code": cfg.trust_remote_code}
+    student: Any = models.load_for_training(sref, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
+    manifest = Manifest("distill-token", {**cfg.to_dict(), "on_policy": on_policy}, [artifacts.read_jsonl(data).info],
+                        {"teacher": tref.identity(), "student": sref.identity()})
+    trainer = trainer_class(model=student, teacher_model=teacher, args=args, train_dataset=datasets.Dataset.from_list(rows),
+                            processing_class=tokenizer, peft_config=cfg.lora_config(sref))
+    training.attach(trainer, training.make_callback(run_folder, "distill", note_keys=("loss",)))
+    training.train(trainer, run_folder)
+    files = training.save_final(trainer, run_folder, cfg, sref)
+    stats = {**training.last_metrics(run_folder), "examples": len(rows), "files": files}
+    run_folder.finish(manifest.finish(stats, device=device))
+    return stats
