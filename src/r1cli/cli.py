@@ -182,7 +182,7 @@ def sample(
     seed: Annotated[Optional[int], typer.Option(help="Seed (each batch's seed derives from it and the batch's prompts).", show_default=_sample_defaults("seed"))] = None,
     stop: Annotated[Optional[list[str]], typer.Option("--stop", help="Stop string, kept in the completion (e.g. '</answer>'). Repeatable.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Prompts per generation batch (x K sequences).", show_default=_sample_defaults("batch_size"))] = None,
-    backend: Annotated[Optional[str], typer.Option(help="auto, plain (transformers generate) or vllm.", show_default=_sample_defaults("backend"))] = None,
+    backend: Annotated[Optional[str], typer.Option(help="auto (vllm if installed on a CUDA host, fast on CPU, else plain), plain (transformers generate), fast (one prefill per prompt for its K samples, static KV cache, CUDA graphs) or vllm.", show_default=_sample_defaults("backend"))] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:1, mps.", show_default="auto")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="auto (bf16 on GPUs that support it, float32 on CPU), float32, bfloat16, float16.", show_default="auto")] = None,
     trust_remote_code: Annotated[Optional[bool], typer.Option("--trust-remote-code", help="Allow model code from the model's repository to run.")] = None,
