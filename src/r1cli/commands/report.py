@@ -1,0 +1,707 @@
+"""`r1cli report`: a run folder at a glance: the stage table, the training table and two plots.
+
+    r1cli report runs/mini-r1                               # tables on stderr; files in runs/mini-r1/report/
+    r1cli report runs/mini-r1 -o /tmp/mini-r1-report --force
+    r1cli report runs/mini-r1 --format json | jq '.evaluations[] | {name, stage, "pass@1"}'
+
+It reads only what the stages left behind, so it works on any recipe's folder: manifests
+(`OUT.manifest.json` beside files, `manifest.json` inside folders), training runs'
+`metrics.jsonl` and `r1cli_run.json`, and the eval stage's metrics JSON. Nothing is loaded,
+sampled or recomputed.
+
+What it finds under RUN_DIR (checkpoint-* folders, eval's *.samples folders, hidden folders
+and earlier reports are not entered):
+
+    evaluations  every entry of every eval file, in the order the eval files finished; each
+                 entry's model (the path given to `eval -m`) is traced to the run folder that
+                 produced it, for its stage and wall time
+    training     grpo, sft and token-level distill runs, finished or not (a folder with
+                 r1cli_run.json but no manifest.json is still training, or was killed); a
+                 sequence-level distill folder is one row with its student's curve
+    artifacts    everything else with a manifest: tiny-model, prepare, sample, reward, reject, merge
+
+Output folder (default RUN_DIR/report/, built under a hidden name and moved into place whole):
+
+    report.md      both tables in markdown, the image links, the date and RUN_DIR
+    report.json    every collected number (the shape is `collect()`'s return value)
+    reward.png     GRPO reward mean over steps, one line per run, a band of +- reward_std
+    pass_at_1.png  pass@1 and cons@k per evaluated model, in stage-table order
+    manifest.json  stage "report", written last
+
+The core is pure: `collect()` turns what `scan()` read into the report dict, and the
+`*_table()` functions turn that into header + rows; `run()` does the reading and writing.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import posixpath
+import shutil
+import sys
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from r1cli import __version__, artifacts, console
+from r1cli.artifacts import MANIFEST_SUFFIX, InputInfo, Manifest
+from r1cli.errors import DataError, R1Error
+
+FORMATS = ("none", "markdown", "json")
+TRAINING_STAGES = ("grpo", "sft", "distill-token")
+RUN_FILE = "r1cli_run.json"  # same names as r1cli.training, kept here so the report never imports torch-side modules
+METRICS_FILE = "metrics.jsonl"
+REWARD_PLOT = "reward.png"
+PASS_PLOT = "pass_at_1.png"
+NO_VALUE = "-"
+
+
+# -- reading (IO) ------------------------------------------------------------------------------
+def _skipped_dir(name: str) -> bool:
+    """Folders whose insides are not the run's own results: checkpoints repeat the run,
+    eval's samples folders hold its intermediate samples, hidden ones are builds in progress."""
+    return name.startswith((".", "checkpoint-")) or name.endswith(".samples") or name == "__pycache__"
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(str(path), f"unreadable {what}: {e}") from None
+
+
+def _is_r1cli_manifest(data: Any) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("stage"), str)
+
+
+def read_metrics(path: Path) -> tuple[list[dict[str, Any]], str]:
+    """A training run's metrics.jsonl: its rows and sha256. A torn last line (a run that is
+    still writing, or was killed mid-write) is dropped; a malformed line elsewhere stops."""
+    raw = path.read_bytes()
+    rows: list[dict[str, Any]] = []
+    lines = raw.split(b"\n")
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            if lineno == len(lines):  # no newline after it: cut off while writing
+                break
+            raise DataError(f"{path}:{lineno}", f"malformed metrics line: {e}") from None
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows, hashlib.sha256(raw).hexdigest()
+
+
+def scan(root: Path, *, skip: Path | None = None) -> dict[str, Any]:
+    """Read every r1cli artifact under `root` into plain dicts; paths are relative to `root`.
+
+    Returns {"folders": [{"path", "manifest", "identity", "metrics"}], "files": [{"path",
+    "manifest", "result"}], "inputs": [InputInfo]}: a folder with a manifest.json or an
+    r1cli_run.json, a file with an OUT.manifest.json (`result` is the parsed eval JSON for
+    stage "eval"), and the files whose numbers the report uses.
+    """
+    skip_resolved = skip.resolve() if skip is not None else None
+    found: dict[str, Any] = {"folders": [], "files": [], "inputs": []}
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not _skipped_dir(d) and (here / d).resolve() != skip_resolved)
+        rel = here.relative_to(root).as_posix()
+        names = set(filenames)
+        manifest = _read_json(here / "manifest.json", "manifest") if "manifest.json" in names else None
+        if not _is_r1cli_manifest(manifest):
+            manifest = None
+        if manifest is not None and manifest["stage"] == "report":
+            dirnames[:] = []  # an earlier report: not part of the run
+            continue
+        identity = _read_json(here / RUN_FILE, "run file") if RUN_FILE in names else None
+        if manifest is not None or identity is not None:
+            metrics: list[dict[str, Any]] = []
+            if METRICS_FILE in names:
+                metrics, digest = read_metrics(here / METRICS_FILE)
+                found["inputs"].append(InputInfo(_join(rel, METRICS_FILE), digest, len(metrics)))
+            found["folders"].append({"path": rel, "manifest": manifest, "identity": identity if isinstance(identity, dict) else {},
+                                     "metrics": metrics})
+        for name in sorted(names):
+            if not name.endswith(MANIFEST_SUFFIX):
+                continue
+            file_manifest = _read_json(here / name, "manifest")
+            if not _is_r1cli_manifest(file_manifest):
+                continue
+            output = name[: -len(MANIFEST_SUFFIX)]
+            entry: dict[str, Any] = {"path": _join(rel, output), "manifest": file_manifest, "result": None}
+            if file_manifest["stage"] == "eval":
+                target = here / output
+                if not target.exists():
+                    continue  # eval writes its manifest a moment before its results: still finishing
+                raw = target.read_bytes()
+                result = _read_json(target, "eval results")
+                if not isinstance(result, dict) or not isinstance(result.get("runs"), list):
+                    raise DataError(str(target), 'not r1cli eval results (expected {"runs": [...]})')
+                entry["result"] = result
+                found["inputs"].append(InputInfo(entry["path"], hashlib.sha256(raw).hexdigest(), len(result["runs"])))
+            found["files"].append(entry)
+    return found
+
+
+def _join(folder: str, name: str) -> str:
+    return name if folder in ("", ".") else f"{folder}/{name}"
+
+
+# -- collecting (pure) -------------------------------------------------------------------------
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _parse_time(text: Any) -> _dt.datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def wall_seconds(manifest: dict[str, Any] | None) -> float | None:
+    """A finished stage's wall time: its own `seconds`, else TRL's train_runtime, else the
+    span between its start and end stamps."""
+    if not manifest:
+        return None
+    stats = manifest.get("stats") if isinstance(manifest.get("stats"), dict) else {}
+    for key in ("seconds", "train_runtime"):
+        value = _number(stats.get(key))
+        if value is not None:
+            return value
+    start, end = _parse_time(manifest.get("started_at")), _parse_time(manifest.get("finished_at"))
+    if start is not None and end is not None:
+        return max((end - start).total_seconds(), 0.0)
+    return None
+
+
+def _step_rows(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-step training rows: not the end-of-training summary, not held-out evaluations."""
+    return [r for r in metrics if "train_runtime" not in r and not any(str(k).startswith("eval_") for k in r)]
+
+
+def curve(metrics: list[dict[str, Any]], key: str, std_key: str | None = None) -> list[dict[str, Any]]:
+    """[{"step", "value", "std"}] for every step row that has a number under `key`."""
+    points = []
+    for row in _step_rows(metrics):
+        value, step = _number(row.get(key)), _number(row.get("step"))
+        if value is None or step is None:
+            continue
+        points.append({"step": int(step), "value": value, "std": _number(row.get(std_key)) if std_key else None})
+    return points
+
+
+def _training_row(folder: dict[str, Any]) -> dict[str, Any]:
+    manifest = folder["manifest"] if folder["manifest"] and folder["manifest"]["stage"] in TRAINING_STAGES else None
+    identity = folder.get("identity") or {}
+    stage = manifest["stage"] if manifest else str(identity.get("stage", "training"))
+    if stage == "distill":  # a token-level student's run file names the stage "distill"
+        stage = "distill-token"
+    stats = manifest.get("stats", {}) if manifest else {}
+    stats = stats if isinstance(stats, dict) else {}
+    metric = "reward" if stage == "grpo" else "loss"
+    points = curve(folder["metrics"], metric, "reward_std" if metric == "reward" else None)
+    if points:
+        first, last = points[0]["value"], points[-1]["value"]
+    else:
+        first = _number((stats.get("first") or {}).get(metric))
+        last = _number((stats.get("last") or {}).get(metric))
+    steps = stats.get("steps") if isinstance(stats.get("steps"), int) else (points[-1]["step"] if points else 0)
+    held_out = [_number(r.get("eval_loss")) for r in folder["metrics"] if _number(r.get("eval_loss")) is not None]
+    before = _number(stats.get("eval_loss_before"))
+    after = _number(stats.get("eval_loss_after"))
+    if before is None and held_out:
+        before = held_out[0]
+    if after is None and manifest is None and len(held_out) > 1:
+        after = held_out[-1]
+    return {
+        "path": folder["path"],
+        "stage": stage,
+        "status": "finished" if manifest else "unfinished",
+        "steps": steps,
+        "wall_seconds": wall_seconds(manifest),
+        "metric": metric,
+        "first": first,
+        "last": last,
+        "eval_loss_before": before,
+        "eval_loss_after": after,
+        "world_size": manifest.get("world_size") if manifest else None,
+        "device": manifest.get("device") if manifest else None,
+        "model": (manifest or {}).get("model") or identity.get("model"),
+        "started_at": manifest.get("started_at") if manifest else None,
+        "finished_at": manifest.get("finished_at") if manifest else None,
+        "curve": points,
+    }
+
+
+def _distill_row(folder: dict[str, Any], student: dict[str, Any] | None) -> dict[str, Any]:
+    """A sequence- or token-level distill folder: the student's curve, the whole folder's wall
+    time (teacher sampling, rejection and training together: what the student cost)."""
+    manifest = folder["manifest"]
+    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    mode = str(config.get("mode", "sequence")) + ("-on-policy" if config.get("on_policy") else "")
+    base = student or {"steps": 0, "metric": "loss", "first": None, "last": None, "eval_loss_before": None,
+                       "eval_loss_after": None, "world_size": None, "device": None, "curve": []}
+    return {
+        **base,
+        "path": folder["path"],
+        "stage": "distill",
+        "mode": mode,
+        "status": "finished",
+        "wall_seconds": wall_seconds(manifest),
+        "model": manifest.get("model"),
+        "started_at": manifest.get("started_at"),
+        "finished_at": manifest.get("finished_at"),
+        "student": student["path"] if student else None,
+        "student_wall_seconds": student["wall_seconds"] if student else None,
+    }
+
+
+def _parent(path: str) -> str:
+    return posixpath.dirname(path) or "."
+
+
+def candidates(name: str, eval_dir: str, root: str) -> list[str]:
+    """Folders (relative to the run folder) that an eval entry's model name may mean, best
+    first: as given (absolute, or relative to the eval file's folder or the run folder), then
+    with leading parts dropped, for names given from another working directory
+    (`-m runs/mini/grpo` seen from runs/mini is `grpo`)."""
+    names = [name]
+    if " on " in name:  # eval's "MODEL on SOURCE" when several prompt files were evaluated
+        names.append(name.split(" on ")[0])
+    out: list[str] = []
+    root_path = PurePosixPath(root)
+    for text in names:
+        path = PurePosixPath(text)
+        parts = path.parts
+        if path.is_absolute():
+            try:
+                out.append(posixpath.normpath(path.relative_to(root_path).as_posix()))
+            except ValueError:
+                pass
+            parts = parts[1:]
+        for i in range(len(parts)):
+            for base in (eval_dir, "."):
+                out.append(posixpath.normpath(posixpath.join(base or ".", *parts[i:])))
+    seen: set[str] = set()
+    return [c for c in out if not (c in seen or seen.add(c))]  # type: ignore[func-returns-value]
+
+
+def _display(name: str, target: str | None, root: str) -> str:
+    """The model as the tables show it: relative to the run folder when it is found there."""
+    suffix = f" on {name.split(' on ', 1)[1]}" if target is not None and " on " in name else ""
+    if target is not None:
+        return (PurePosixPath(root).name or root if target == "." else target) + suffix
+    path = PurePosixPath(name)
+    if path.is_absolute():
+        try:
+            return path.relative_to(PurePosixPath(root)).as_posix()
+        except ValueError:
+            pass
+    return name
+
+
+def _largest_pass(entry: dict[str, Any]) -> tuple[int | None, float | None]:
+    ks = []
+    for key in entry:
+        if key.startswith("pass@"):
+            try:
+                ks.append(int(key[5:]))
+            except ValueError:
+                pass
+    if not ks:
+        return None, None
+    k = max(ks)
+    return k, _number(entry.get(f"pass@{k}"))
+
+
+def collect(found: dict[str, Any], root: str, *, generated_at: str | None = None) -> dict[str, Any]:
+    """The report: every number the tables and plots show, from what `scan()` read.
+
+    `root` is the run folder's absolute path (for eval names given as absolute paths).
+    """
+    folders = {f["path"]: f for f in found["folders"]}
+    stage_of = {p: (f["manifest"] or {}).get("stage") for p, f in folders.items()}
+    distills = [p for p, s in stage_of.items() if s == "distill"]
+
+    runs: dict[str, dict[str, Any]] = {}
+    for path, folder in folders.items():
+        if stage_of[path] in TRAINING_STAGES or (stage_of[path] is None and folder.get("identity")):
+            runs[path] = _training_row(folder)
+    training: list[dict[str, Any]] = []
+    producers: dict[str, dict[str, Any]] = {}  # model folder -> the row of the stage that made it
+    folded: set[str] = set()
+    for path in distills:
+        student_path = _join(path, "student")
+        student = runs.get(student_path)
+        row = _distill_row(folders[path], student)
+        training.append(row)
+        producers[path] = producers[student_path] = row
+        if student is not None:
+            folded.add(student_path)
+    for path, row in runs.items():
+        if path in folded:
+            continue
+        training.append(row)
+        producers[path] = row
+        producers[_join(path, "merged")] = row  # `--merge` puts base + adapter in OUT/merged
+    training.sort(key=lambda r: (r["started_at"] is None, r["started_at"] or "", r["path"]))
+    for row in training:
+        row["name"] = _display(row["path"], row["path"], root)
+
+    other = []
+    for path, folder in folders.items():
+        stage = stage_of[path]
+        if stage is not None and stage not in TRAINING_STAGES and stage != "distill":
+            other.append({"path": path, "kind": "folder", "manifest": folder["manifest"]})
+    other += [{"path": f["path"], "kind": "file", "manifest": f["manifest"]} for f in found["files"] if f["manifest"]["stage"] != "eval"]
+    artifacts_rows = []
+    for item in other:
+        m = item["manifest"]
+        stats = m.get("stats") if isinstance(m.get("stats"), dict) else {}
+        output = m.get("output") if isinstance(m.get("output"), dict) else {}
+        rows = output.get("rows", stats.get("records"))
+        artifacts_rows.append({"path": item["path"], "stage": m["stage"], "kind": item["kind"],
+                               "rows": rows if isinstance(rows, int) else None, "wall_seconds": wall_seconds(m),
+                               "started_at": m.get("started_at"), "finished_at": m.get("finished_at")})
+        if item["kind"] == "folder":
+            producers.setdefault(item["path"], {"path": item["path"], "stage": m["stage"], "wall_seconds": wall_seconds(m)})
+    artifacts_rows.sort(key=lambda r: (r["finished_at"] is None, r["finished_at"] or "", r["path"]))
+    # A model folder made by `r1cli merge` from a run here counts as that run's model.
+    for row in artifacts_rows:
+        if row["stage"] == "merge" and row["kind"] == "folder":
+            adapter = ((folders[row["path"]]["manifest"] or {}).get("config") or {}).get("adapter")
+            source = next((c for c in candidates(str(adapter), _parent(row["path"]), root) if c in runs), None) if adapter else None
+            if source is not None:
+                run = producers.get(source, runs[source])
+                producers[row["path"]] = {"path": run["path"], "stage": f"{run['stage']} (merged)", "wall_seconds": run["wall_seconds"]}
+
+    evals = sorted((f for f in found["files"] if f["manifest"]["stage"] == "eval"),
+                   key=lambda f: (str(f["manifest"].get("finished_at") or ""), f["path"]))
+    evaluations = []
+    for ev in evals:
+        eval_dir = _parent(ev["path"])
+        for entry in ev["result"]["runs"]:
+            if not isinstance(entry, dict):
+                continue
+            name = str(entry.get("name", "?"))
+            target = next((c for c in candidates(name, eval_dir, root) if c in producers), None)
+            producer = producers.get(target) if target is not None else None
+            k = entry.get("k") if isinstance(entry.get("k"), int) else None
+            pass_k, pass_value = _largest_pass(entry)
+            evaluations.append({
+                "name": _display(name, target, root),
+                "model": name,
+                "eval": ev["path"],
+                "stage": producer["stage"] if producer else None,
+                "producer": producer["path"] if producer else None,
+                "wall_seconds": producer["wall_seconds"] if producer else None,
+                "k": k,
+                "pass@1": _number(entry.get("pass@1")),
+                "pass_k": pass_k,
+                "pass@k": pass_value,
+                "cons@k": _number(entry.get(f"cons@{k}")) if k is not None else None,
+                "best_of@k": _number(entry.get(f"best_of@{k}")) if k is not None else None,
+                "mean_completion_tokens": _number(entry.get("mean_completion_tokens")),
+                "truncation_rate": _number(entry.get("truncation_rate")),
+                "prompts": entry.get("prompts"),
+                "samples": entry.get("samples"),
+                "metrics": entry,
+            })
+    return {
+        "run_dir": root,
+        "generated_at": generated_at or artifacts.now(),
+        "r1cli_version": __version__,
+        "evaluations": evaluations,
+        "training": training,
+        "artifacts": artifacts_rows,
+        "eval_files": [ev["path"] for ev in evals],
+        "plots": [],
+    }
+
+
+# -- tables (pure) -----------------------------------------------------------------------------
+def duration(seconds: float | None) -> str:
+    """12.3s, 4m05s, 2h03m."""
+    if seconds is None:
+        return NO_VALUE
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _pct(value: float | None) -> str:
+    return NO_VALUE if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None, fmt: str = ".3f") -> str:
+    return NO_VALUE if value is None else format(value, fmt)
+
+
+def stage_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One row per evaluated model: the stage table."""
+    rows = report["evaluations"]
+    ks = {r["k"] for r in rows}
+    same_k = len(ks) == 1 and None not in ks
+    k_label = str(next(iter(ks))) if same_k else "k"
+    with_eval = len(report["eval_files"]) > 1
+    with_best = any(r["best_of@k"] is not None for r in rows)
+    header = ["run", *(["eval"] if with_eval else []), "stage", *([] if same_k else ["k"]), "pass@1",
+              f"pass@{k_label}", f"cons@{k_label}", *([f"best_of@{k_label}"] if with_best else []),
+              "mean tokens", "truncated", "wall time"]
+    table = []
+    for r in rows:
+        table.append([
+            r["name"], *([r["eval"]] if with_eval else []), r["stage"] or NO_VALUE,
+            *([] if same_k else [NO_VALUE if r["k"] is None else str(r["k"])]),
+            _pct(r["pass@1"]), _pct(r["pass@k"]), _pct(r["cons@k"]), *([_pct(r["best_of@k"])] if with_best else []),
+            _num(r["mean_completion_tokens"], ".1f"), _pct(r["truncation_rate"]), duration(r["wall_seconds"]),
+        ])
+    return header, table
+
+
+def training_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One row per training run."""
+    header = ["run", "stage", "status", "steps", "wall time", "first → last", "held-out loss", "world size"]
+    table = []
+    for r in report["training"]:
+        stage = r["stage"] + (f" ({r['mode']})" if r.get("mode") else "")
+        change = NO_VALUE if r["first"] is None else f"{r['metric']} {_num(r['first'])} → {_num(r['last'])}"
+        held = NO_VALUE
+        if r["eval_loss_before"] is not None or r["eval_loss_after"] is not None:
+            held = f"{_num(r['eval_loss_before'])} → {_num(r['eval_loss_after'])}"
+        table.append([r["name"], stage, r["status"], str(r["steps"]), duration(r["wall_seconds"]), change, held,
+                      NO_VALUE if r["world_size"] is None else str(r["world_size"])])
+    return header, table
+
+
+def artifact_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    header = ["path", "stage", "rows", "wall time"]
+    return header, [[r["path"] + ("/" if r["kind"] == "folder" else ""), r["stage"], NO_VALUE if r["rows"] is None else str(r["rows"]),
+                     duration(r["wall_seconds"])] for r in report["artifacts"]]
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    right = [i > 0 and h not in ("stage", "status", "eval") for i, h in enumerate(header)]
+    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |",
+             "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    parts = ["# r1cli report\n",
+             f"Run folder: `{report['run_dir']}`  \nGenerated: {report['generated_at']} by r1cli {report['r1cli_version']}\n",
+             "## Evaluated models\n"]
+    if report["evaluations"]:
+        parts.append("Eval files, in the order they finished: " + ", ".join(f"`{p}`" for p in report["eval_files"]) + ".\n")
+        parts.append(markdown_table(*stage_table(report)))
+        if PASS_PLOT in report["plots"]:
+            parts.append(f"![pass@1 and cons@k per model]({PASS_PLOT})\n")
+    else:
+        parts.append("No eval results in this folder (run `r1cli eval ... -o RUN_DIR/eval.json`).\n")
+    parts.append("## Training runs\n")
+    if report["training"]:
+        parts.append(markdown_table(*training_table(report)))
+        if REWARD_PLOT in report["plots"]:
+            parts.append(f"![GRPO reward over steps]({REWARD_PLOT})\n")
+    else:
+        parts.append("No training runs in this folder.\n")
+    if report["artifacts"]:
+        parts += ["## Other artifacts\n", markdown_table(*artifact_table(report))]
+    return "\n".join(parts)
+
+
+def _clean(value: Any) -> Any:
+    """JSON without NaN (eval writes NaN for an empty mean): null instead."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def to_json(report: dict[str, Any]) -> str:
+    return json.dumps(_clean(report), indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+
+
+# -- plots (IO) --------------------------------------------------------------------------------
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_reward(report: dict[str, Any], path: Path) -> bool:
+    """Reward mean over steps, one line per GRPO run, a light band of +- reward_std."""
+    runs = [r for r in report["training"] if r["stage"] == "grpo" and r["curve"]]
+    if not runs:
+        return False
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    banded = False
+    try:
+        for r in runs:
+            steps = [p["step"] for p in r["curve"]]
+            values = [p["value"] for p in r["curve"]]
+            label = r["name"] + (" (unfinished)" if r["status"] != "finished" else "")
+            (line,) = ax.plot(steps, values, marker="o" if len(steps) <= 40 else None, markersize=3, linewidth=1.5, label=label)
+            if all(p["std"] is not None for p in r["curve"]):
+                banded = True
+                ax.fill_between(steps, [v - p["std"] for v, p in zip(values, r["curve"])],
+                                [v + p["std"] for v, p in zip(values, r["curve"])], color=line.get_color(), alpha=0.15, linewidth=0)
+        ax.set_title("GRPO reward over training steps" + (" (band: ± reward std)" if banded else ""))
+        ax.set_xlabel("training step")
+        ax.set_ylabel("reward (mean over the step's completions)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return True
+
+
+def plot_pass(report: dict[str, Any], path: Path) -> bool:
+    """pass@1 and cons@k per evaluated model, grouped bars, in stage-table order."""
+    rows = [r for r in report["evaluations"] if r["pass@1"] is not None or r["cons@k"] is not None]
+    if not rows:
+        return False
+    plt = _pyplot()
+    ks = {r["k"] for r in rows}
+    k_label = str(next(iter(ks))) if len(ks) == 1 and None not in ks else "k"
+    width = 0.38
+    many = len(rows) > 6
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.1 * len(rows) + 2.5), 4.8), dpi=120)
+    try:
+        xs = list(range(len(rows)))
+        series = ((-width / 2, "pass@1", "pass@1 (mean over samples)"), (width / 2, "cons@k", f"cons@{k_label} (majority vote)"))
+        for offset, key, label in series:
+            bars = ax.bar([x + offset for x in xs], [100 * (r[key] or 0.0) for r in rows], width, label=label)
+            ax.bar_label(bars, labels=[NO_VALUE if r[key] is None else f"{100 * r[key]:.0f}" for r in rows], fontsize="x-small", padding=2)
+        labels = [r["name"] + (f"\n({r['stage']})" if r["stage"] else "") for r in rows]
+        if len(report["eval_files"]) > 1:
+            labels = [f"{label}\n[{Path(r['eval']).stem}]" for label, r in zip(labels, rows)]
+        ax.set_xticks(xs, labels, fontsize="small", rotation=30 if many else 0, ha="right" if many else "center")
+        ax.set_ylim(0, 110)
+        ax.set_ylabel("% of prompts correct")
+        ax.set_title(f"pass@1 and cons@{k_label} per evaluated model (stage order)")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(loc="upper left", fontsize="small")
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return True
+
+
+# -- the stage ---------------------------------------------------------------------------------
+def _check_output(out: Path, root: Path, force: bool) -> None:
+    resolved, root_resolved = out.resolve(), root.resolve()
+    if resolved == root_resolved or resolved in root_resolved.parents:
+        raise DataError(str(out), "the report folder cannot be the run folder or hold it; choose another --output")
+    if out.exists() and not out.is_dir():
+        raise DataError(str(out), "exists and is not a folder")
+    if not out.parent.exists():
+        raise DataError(str(out), f"folder {out.parent} does not exist")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise DataError(str(out), "folder exists and is not empty; pass --force to replace it")
+        previous = artifacts.read_manifest(out) if (out / "manifest.json").exists() else None
+        if not (previous and previous.get("stage") == "report"):
+            raise DataError(str(out), "not an r1cli report folder; refusing to replace it with --force, choose another --output")
+
+
+def _print_tables(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    if console.quiet:
+        return
+    for title, (header, rows) in (("r1cli report: evaluated models", stage_table(report) if report["evaluations"] else ([], [])),
+                                  ("training runs", training_table(report) if report["training"] else ([], []))):
+        if not rows:
+            continue
+        table = Table(title=title, title_justify="left")
+        for i, h in enumerate(header):
+            table.add_column(h, justify="left" if i == 0 or h in ("stage", "status", "eval") else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.stderr.print(table)
+
+
+def run(run_dir: str, output_dir: str | None = None, *, fmt: str = "none", force: bool = False) -> dict[str, Any]:
+    """Collect RUN_DIR's artifacts, write the report folder, print the tables; returns the report."""
+    if fmt not in FORMATS:
+        raise R1Error(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    root = Path(run_dir)
+    if not root.exists():
+        raise DataError(str(root), "no such folder")
+    if not root.is_dir():
+        raise DataError(str(root), "is a file; pass the run folder that r1cli stages wrote to")
+    out = Path(output_dir) if output_dir else root / "report"
+    _check_output(out, root, force)
+    manifest = Manifest("report", {"run_dir": str(root), "output_dir": str(out), "format": fmt})
+    found = scan(root, skip=out)
+    if not found["folders"] and not found["files"]:
+        raise DataError(str(root), "no r1cli artifacts here (no manifest.json, *.manifest.json or r1cli_run.json); "
+                                   "pass the folder that r1cli stages wrote to")
+    report = collect(found, str(root.resolve()), generated_at=manifest.started_at)
+    manifest.inputs = found["inputs"]
+
+    build = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir()
+    try:
+        for name, draw, what in ((REWARD_PLOT, plot_reward, "no GRPO reward curve"), (PASS_PLOT, plot_pass, "no eval results")):
+            try:
+                drawn = draw(report, build / name)
+            except ImportError:
+                console.warn(f"report: matplotlib is not installed; skipping {name} (pip install matplotlib)")
+                continue
+            if drawn:
+                report["plots"].append(name)
+            else:
+                console.info(f"report: {what} in {root}; skipping {name}")
+        markdown = to_markdown(report)
+        data = to_json(report)
+        artifacts.atomic_write_text(build / "report.md", markdown)
+        artifacts.atomic_write_text(build / "report.json", data)
+        artifacts.write_manifest(build, manifest.finish({
+            "evaluations": len(report["evaluations"]), "training_runs": len(report["training"]),
+            "artifacts": len(report["artifacts"]), "files": sorted(p.name for p in build.iterdir())}))
+        artifacts.publish_folder(build, out, force)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    _print_tables(report)
+    console.info(f"report: evaluated models {len(report['evaluations'])}, training runs {len(report['training'])}, "
+                 f"other artifacts {len(report['artifacts'])} -> {out}")
+    if fmt == "markdown":
+        sys.stdout.write(markdown)
+    elif fmt == "json":
+        sys.stdout.write(data)
+    return report
