@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, read_jsonl, run_r1cli, write_jsonl
+from conftest import REPO, read_jsonl, run_r1cli
 from r1cli.cli import app
 
 COMMANDS = sorted(__import__("typer").main.get_command(app).commands)
@@ -46,44 +46,8 @@ def test_python_dash_m(tmp_path):
     assert r.code == 0 and "prepare" in r.stdout
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["sample", "{tmp}/nope.jsonl", "-m", "m", "-o", "{tmp}/o.jsonl"], "nope.jsonl: no such file"),
-        (["sample", "{tmp}/bad.jsonl", "-m", "m", "-o", "{tmp}/o.jsonl"], "bad.jsonl:2: malformed JSON"),
-        (["sample", "{tmp}/p.jsonl", "-m", "{tmp}/no-model", "-o", "{tmp}/o.jsonl"], "no-model: no such folder"),
-        (["sample", "{tmp}/p.jsonl", "-m", "{tmp}", "-o", "{tmp}/o.jsonl"], "not a model folder (no config.json"),
-        (["sample", "{tmp}/p.jsonl", "-m", "nobody/no-model", "-o", "{tmp}/o.jsonl"], "not a local folder, and it could not be loaded from the Hugging Face hub"),
-        (["sample", "{tmp}/p.jsonl", "-m", "m", "--top-p", "0", "-o", "{tmp}/o.jsonl"], "--top-p (config key 'top_p') must be in (0, 1]"),
-        (["sample", "{tmp}/p.jsonl", "-m", "m", "-o", "{tmp}/p.jsonl"], "p.jsonl: output already exists; pass --force"),
-        (["sample", "{tmp}/p.jsonl", "-c", "{tmp}/bad.yaml", "-o", "{tmp}/o.jsonl"], "unknown key 'temprature' (did you mean 'temperature'?)"),
-        (["prepare", "sudoku", "-o", "{tmp}/o.jsonl"], "unknown task 'sudoku'; built-in tasks: countdown"),
-        (["prepare", "math", "--data", "{tmp}/nope.jsonl", "-o", "{tmp}/o.jsonl"], "nope.jsonl: no such file or folder"),
-        (["prepare", "arithmetic", "--template", "nope", "-o", "{tmp}/o.jsonl"], "--template 'nope': not a built-in template"),
-        (["prepare", "arithmetic", "--field", "question", "-o", "{tmp}/o.jsonl"], "--field 'question': expected KEY=VALUE"),
-        (["prepare", "arithmetic", "--option", "colour=3", "-o", "{tmp}/o.jsonl"], "bad generator option"),
-        (["prepare", "arithmetic", "-o", "{tmp}/missing/o.jsonl"], "folder {tmp}/missing does not exist"),
-        (["reward", "{tmp}/p.jsonl", "-o", "{tmp}/o.jsonl"], "field 'sample_index': missing; this input must be the output of `r1cli sample`"),
-        (["tiny-model", "{tmp}"], "folder exists and is not empty; pass --force"),
-    ],
-)
-def test_bad_input_one_line_no_output(tmp_path, cli, args, message):
-    write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "task": "arithmetic", "prompt": "1+1", "answer": "2"}])
-    (tmp_path / "bad.jsonl").write_text('{"id": "a", "task": "t", "prompt": "x"}\n{"id": "b",\n')
-    (tmp_path / "bad.yaml").write_text("temprature: 0.5\n")
-    before = sorted(p.name for p in tmp_path.iterdir())
-    r = cli(*[a.format(tmp=tmp_path) for a in args])
-    assert r.code == 2, r
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
-    assert message.format(tmp=tmp_path) in lines[0]
-    assert "Traceback" not in r.stderr and r.stdout == ""
-    assert sorted(p.name for p in tmp_path.iterdir()) == before, "nothing may be left behind"
-
-
-def test_debug_shows_traceback(tmp_path):
-    r = run_r1cli("--debug", "sample", tmp_path / "nope.jsonl", "-m", "m", "-o", tmp_path / "o.jsonl")
-    assert r.code != 0 and "Traceback" in r.stderr
+# Bad input (one line, exit code, nothing left behind) and --debug: the catalogue in
+# tests/test_bad_inputs.py, documented in docs/errors.md.
 
 
 def test_prepare_stdout_is_only_data(tmp_path, cli):

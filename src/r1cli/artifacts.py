@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -122,13 +123,16 @@ def read_jsonl(path: str | Path, *, trim_torn_tail: bool = False, allow_empty: b
             if not text.strip():
                 continue
             try:
-                record = json.loads(text)
+                # Without its line end, so that a column in the message is a column of this line.
+                record = json.loads(text.rstrip("\r\n"))
             except json.JSONDecodeError as e:
                 if torn and trim_torn_tail:
                     _warn(f"{shown}:{lineno}: dropping a torn last line (cut off while writing)")
                     break
                 hint = " (the file looks cut off while writing)" if torn else ""
-                raise DataError(f"{shown}:{lineno}", f"malformed JSON: {e.msg} at column {e.colno}{hint}") from None
+                # Some messages end in "at" ("Unterminated string starting at"): no second "at".
+                at = "" if e.msg.endswith(" at") else " at"
+                raise DataError(f"{shown}:{lineno}", f"malformed JSON: {e.msg}{at} column {e.colno}{hint}") from None
             if not isinstance(record, dict):
                 raise DataError(f"{shown}:{lineno}", f"expected a JSON object, got {type(record).__name__}")
             records.append(record)
@@ -158,6 +162,15 @@ def _warn(message: str) -> None:
     from r1cli.console import warn
 
     warn(message)
+
+
+def _fsync(fd: int) -> None:
+    """fsync, where the file supports it (EINVAL: a device or pipe, nothing to make durable)."""
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno != errno.EINVAL:
+            raise
 
 
 def _fsync_dir(path: Path) -> None:
@@ -197,10 +210,10 @@ def check_output_free(path: str | Path, force: bool) -> None:
     if str(path) == STDIO:
         return
     p = Path(path)
+    if p.is_dir():
+        raise DataError(str(p), "output is a folder, expected a file path")
     if p.exists() and not force:
         raise DataError(str(p), "output already exists; pass --force to overwrite it, or choose another output")
-    if p.exists() and p.is_dir():
-        raise DataError(str(p), "output is a folder, expected a file path")
     if not p.parent.exists():
         raise DataError(str(p), f"folder {p.parent} does not exist")
 
@@ -321,7 +334,16 @@ class JsonlOutput:
                 "wait for it to finish or choose another output"
             ) from None
         self._file = handle
-        self._load_or_reset()
+        try:
+            self._load_or_reset()
+        except DataError:
+            # A partial of another run's settings: keep it, the message says what to do.
+            with contextlib.suppress(OSError):
+                handle.close()
+            raise
+        except BaseException as e:
+            self.__exit__(type(e), e, e.__traceback__)
+            raise
         return self
 
     def _load_or_reset(self) -> None:
@@ -351,10 +373,21 @@ class JsonlOutput:
         self._rewrite([{_HEADER_KEY: self.header}, *self.resumed])
 
     def _rewrite(self, records: list[dict[str, Any]]) -> None:
+        """Make the partial hold exactly `records`. When they are already its beginning (a
+        resume that drops a torn tail or an unfinished last group), only the rest is cut off:
+        that needs no disk space, so resuming on a full disk cannot lose finished work."""
         assert self._file is not None
-        self._file.seek(0)
-        self._file.truncate()
-        self._guarded(lambda: self._file.write("".join(dumps(r) for r in records)))
+        text = "".join(dumps(r) for r in records)
+        data = text.encode("utf-8")
+        fd = self._file.fileno()
+        self._guarded(self._file.flush)
+        kept = 0
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # not e.g. /dev/full, which cannot be truncated
+            kept = len(data) if os.pread(fd, len(data), 0) == data else 0
+            self._guarded(lambda: os.ftruncate(fd, kept))
+        self._file.seek(0, os.SEEK_END)
+        if not kept:
+            self._guarded(lambda: self._file.write(text))
         self._sync()
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -363,9 +396,12 @@ class JsonlOutput:
                 sys.stdout.flush()
             return
         assert self._file is not None
-        self._file.close()
-        if not self._committed and self.header is None:
-            # Nothing worth resuming: do not leave a half-written file around.
+        # Closing flushes: on a full disk that fails again, after the error already reported.
+        with contextlib.suppress(OSError):
+            self._file.close()
+        if not self._committed and (self.header is None or (exc_type is not None and not self.resumed and not self.rows)):
+            # Nothing worth resuming (not resumable, or failed before writing a record, e.g. the
+            # model did not load): do not leave a half-written file around.
             with contextlib.suppress(OSError):
                 self.partial.unlink()
 
@@ -384,7 +420,7 @@ class JsonlOutput:
             self._file.flush()
             return
         self._guarded(self._file.flush)
-        self._guarded(lambda: os.fsync(self._file.fileno()))
+        self._guarded(lambda: _fsync(self._file.fileno()))
 
     def _guarded(self, action) -> None:
         try:

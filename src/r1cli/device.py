@@ -17,8 +17,14 @@ def pick_device(requested: str = "auto") -> str:
     import torch
 
     if requested != "auto":
-        if requested.startswith("cuda") and not torch.cuda.is_available():
+        try:
+            kind = torch.device(requested).type
+        except (RuntimeError, ValueError):
+            raise R1Error(f"--device {requested!r}: not a device; use auto, cpu, cuda, cuda:N or mps") from None
+        if kind == "cuda" and not torch.cuda.is_available():
             raise R1Error(f"--device {requested}: no CUDA GPU is available on this machine; use --device cpu or auto")
+        if kind == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+            raise R1Error(f"--device {requested}: Apple's MPS is not available on this machine; use --device cpu or auto")
         return requested
     if torch.cuda.is_available():
         return "cuda"

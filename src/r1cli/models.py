@@ -85,10 +85,12 @@ def resolve(model: str, adapter: str | None = None) -> ModelRef:
         if (path / "adapter_config.json").exists():
             if adapter:
                 raise R1Error(f"--model {model} is itself a LoRA adapter; pass its base as --model, or drop --adapter")
+            _require_safetensors(path, "--model")
             base = _adapter_base(path)
             return ModelRef(resolve(base).base, str(path.resolve()))
         if not (path / "config.json").exists():
             raise R1Error(f"--model {model}: not a model folder (no config.json or adapter_config.json)")
+        _require_safetensors(path, "--model")
         # Absolute, so that adapters trained on it record a base that loads from anywhere.
         model = str(path.resolve())
     elif model.startswith((".", "/", "~")) or model.count("/") > 1:
@@ -97,8 +99,24 @@ def resolve(model: str, adapter: str | None = None) -> ModelRef:
         apath = Path(adapter)
         if not (apath / "adapter_config.json").exists():
             raise R1Error(f"--adapter {adapter}: not a LoRA adapter folder (no adapter_config.json)")
+        _require_safetensors(apath, "--adapter")
         adapter = str(apath.resolve())
     return ModelRef(model, adapter)
+
+
+def _require_safetensors(folder: Path, flag: str) -> None:
+    """Refuse a folder whose weights exist only as pickle files (`pytorch_model.bin`, `.pt`):
+    unpickling runs arbitrary code, so r1cli loads safetensors only. Checked before any load,
+    so the user gets this line rather than a library's "no file named model.safetensors"."""
+    names = [p.name for p in folder.iterdir() if p.is_file()]
+    if any(n.endswith(".safetensors") or n == "model.safetensors.index.json" for n in names):
+        return
+    pickles = sorted(n for n in names if n.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl")) and n != "training_args.bin")
+    if pickles:
+        raise R1Error(
+            f"{flag} {folder}: has only pickle weights ({', '.join(pickles[:3])}), which can run code when loaded; "
+            "r1cli loads safetensors only: use a safetensors copy, or convert these weights if you trust their source"
+        )
 
 
 def _adapter_base(adapter: Path) -> str:
@@ -113,7 +131,9 @@ def _adapter_base(adapter: Path) -> str:
 
 
 def _hub_error(what: str, name: str, e: Exception) -> R1Error:
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    # The library's message, folded to one line (some put the useful part on the second line).
+    first = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+    first = first if len(first) <= 300 else first[:297] + "..."
     if Path(name).exists():
         return R1Error(f"{what} {name}: cannot be loaded: {first}")
     return R1Error(
@@ -122,13 +142,32 @@ def _hub_error(what: str, name: str, e: Exception) -> R1Error:
     )
 
 
+def _load_errors() -> tuple[type[BaseException], ...]:
+    """What a broken or missing model folder raises while loading (not, e.g., out of memory):
+    missing files, a bad config value, a truncated or corrupt safetensors file."""
+    errors: list[type[BaseException]] = [OSError, ValueError]
+    try:
+        from safetensors import SafetensorError
+
+        errors.append(SafetensorError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from huggingface_hub.errors import StrictDataclassError
+
+        errors.append(StrictDataclassError)
+    except ImportError:  # pragma: no cover (older huggingface_hub)
+        pass
+    return tuple(errors)
+
+
 def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
     quiet_transformers()
     try:
         tok = AutoTokenizer.from_pretrained(ref.tokenizer_source, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as e:
+    except _load_errors() as e:
         raise _hub_error("--model", ref.tokenizer_source, e) from None
     if tok.pad_token is None:
         # Batched generation needs a pad token; the EOS token is the usual stand-in.
@@ -151,7 +190,7 @@ def load_model(ref: ModelRef, *, device: str, dtype: Any, trust_remote_code: boo
     quiet_transformers()
     try:
         model = AutoModelForCausalLM.from_pretrained(ref.base, dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True)
-    except (OSError, ValueError) as e:
+    except _load_errors() as e:
         raise _hub_error("--model", ref.base, e) from None
     if ref.adapter:
         from peft import PeftModel
@@ -175,7 +214,7 @@ def load_for_training(ref: ModelRef, *, dtype: Any, trust_remote_code: bool = Fa
     quiet_transformers()
     try:
         model = AutoModelForCausalLM.from_pretrained(ref.base, dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True)
-    except (OSError, ValueError) as e:
+    except _load_errors() as e:
         raise _hub_error("--model", ref.base, e) from None
     if ref.adapter:
         from peft import PeftModel

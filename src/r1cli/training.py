@@ -31,6 +31,7 @@ from typing import Any
 
 from r1cli import artifacts, console
 from r1cli.config import ConfigError, StageConfig
+from r1cli.device import DTYPES
 from r1cli.errors import DataError, R1Error
 
 RUN_FILE = "r1cli_run.json"
@@ -83,6 +84,7 @@ class TrainConfig(StageConfig):
         self.require(self.max_steps == -1 or self.max_steps >= 1, "max_steps", "must be at least 1 (or -1 to train by --epochs)")
         self.require(self.epochs > 0, "epochs", "must be > 0")
         self.require(self.batch_size >= 1, "batch_size", "must be at least 1")
+        self.require(self.dtype in DTYPES, "dtype", f"must be one of {', '.join(DTYPES)}")
         self.require(self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be at least 1")
         self.require(self.save_steps >= 1, "save_steps", "must be at least 1")
         self.require(self.logging_steps >= 1, "logging_steps", "must be at least 1")

@@ -25,6 +25,7 @@ class VllmBackend:
             seed=seed,
             enable_lora=adapter is not None,
             trust_remote_code=trust_remote_code,
+            load_format="safetensors",  # never unpickle weights (as r1cli.models)
             gpu_memory_utilization=gpu_memory_utilization,
         )
         self.lora = None

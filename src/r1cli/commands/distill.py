@@ -224,7 +224,8 @@ def _train_token(data: Path, folder: Path, cfg: DistillConfig, tref: Any, sref: 
     # A teacher that is an adapter folder is merged in memory; a plain one TRL loads itself.
     teacher: Any = models.load_model(tref, device=device, dtype=dtype) if tref.adapter else tref.base
     if not tref.adapter:
-        args.teacher_model_init_kwargs = {"dtype": str(dtype).removeprefix("torch."), "trust_remote_code": cfg.trust_remote_code}
+        args.teacher_model_init_kwargs = {"dtype": str(dtype).removeprefix("torch."), "trust_remote_code": cfg.trust_remote_code,
+                                          "use_safetensors": True}
     student: Any = models.load_for_training(sref, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
     manifest = Manifest("distill-token", {**cfg.to_dict(), "on_policy": on_policy}, [artifacts.read_jsonl(data).info],
                         {"teacher": tref.identity(), "student": sref.identity()})

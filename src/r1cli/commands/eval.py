@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -57,20 +58,33 @@ def run(inputs: list[str], output: str, cfg: EvalConfig, *, force: bool = False)
     sources = _read_sources(inputs, cfg)
     sampled = [s for s in sources if s[2] == "prompt"]
     if sampled and not cfg.models:
-        raise ConfigError(f"{sampled[0][0]}: prompt records need a model to sample from (-m MODEL); or pass sample records")
+        raise ConfigError(f"{sampled[0][3].path}: prompt records need a model to sample from (-m MODEL); or pass sample records")
     if cfg.models and len(sampled) != len(sources):
         raise ConfigError("-m samples prompt records; these inputs are already sample records (drop -m to evaluate them)")
     _check_best_of(cfg, sources)
+    if cfg.models:
+        from r1cli import models
+
+        for model in cfg.models:
+            models.resolve(model)  # a wrong path fails here, before any folder is made
     runs = []
     manifest = Manifest("eval", cfg.to_dict(), [info_ for _, _, _, info_ in sources])
-    samples_dir = _samples_dir(output)
-    for name, records, kind, _ in sources:
-        if kind == "prompt":
-            for model in cfg.models:
-                samples = _sample(records, model, cfg, samples_dir / f"{_slug(name)}--{_slug(model)}.jsonl", force)
-                runs.append(evaluate(f"{model} on {name}" if len(sources) > 1 else model, samples, cfg))
-        else:
-            runs.append(evaluate(name, records, cfg))
+    samples_dir, made = _samples_dir(output) if sampled else (Path(), False)
+    try:
+        for name, records, kind, _ in sources:
+            if kind == "prompt":
+                for model in cfg.models:
+                    samples = _sample(records, model, cfg, samples_dir / f"{_slug(name)}--{_slug(model)}.jsonl", force)
+                    runs.append(evaluate(f"{model} on {name}" if len(sources) > 1 else model, samples, cfg))
+            else:
+                runs.append(evaluate(name, records, cfg))
+    except BaseException:
+        if made:
+            _discard_unsampled(samples_dir)
+        raise
+    finally:
+        if made and output == artifacts.STDIO:
+            shutil.rmtree(samples_dir, ignore_errors=True)  # nothing to resume into without an output file
     _table(runs)
     result = {"runs": runs}
     text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
@@ -109,12 +123,21 @@ def _check_best_of(cfg: EvalConfig, sources: list[Any]) -> None:
     registry.lookup(cfg.best_of)  # unknown names fail before any sampling
 
 
-def _samples_dir(output: str) -> Path:
+def _samples_dir(output: str) -> tuple[Path, bool]:
+    """The folder for samples drawn here, and whether this run made it."""
     if output == artifacts.STDIO:
-        return Path(tempfile.mkdtemp(prefix="r1cli-eval-"))
+        return Path(tempfile.mkdtemp(prefix="r1cli-eval-")), True
     folder = Path(output).with_name(Path(output).name + ".samples")
+    made = not folder.exists()
     folder.mkdir(exist_ok=True)
-    return folder
+    return folder, made
+
+
+def _discard_unsampled(folder: Path) -> None:
+    """A run that failed before sampling anything (e.g. a model without a chat template) leaves
+    no folder behind; one with samples in it stays, to be resumed."""
+    if all(p.name.endswith(".prompts.jsonl") for p in folder.iterdir()):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _slug(text: str) -> str:

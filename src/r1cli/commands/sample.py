@@ -18,6 +18,7 @@ from r1cli import artifacts, records as schema
 from r1cli.artifacts import JsonlOutput, Manifest
 from r1cli.config import StageConfig
 from r1cli.console import Progress, info, warn
+from r1cli.device import DTYPES
 
 
 @dataclass
@@ -43,6 +44,7 @@ class SampleConfig(StageConfig):
         self.require(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
         self.require(self.max_new_tokens >= 1, "max_new_tokens", "must be at least 1")
         self.require(self.batch_size >= 1, "batch_size", "must be at least 1")
+        self.require(self.dtype in DTYPES, "dtype", f"must be one of {', '.join(DTYPES)}")
         self.require(self.temperature > 0 or self.k == 1, "k", "must be 1 with --temperature 0 (greedy decoding gives K identical completions)")
 
     def settings(self) -> dict[str, Any]:
