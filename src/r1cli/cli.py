@@ -14,21 +14,53 @@ import typer
 from typer.core import TyperGroup
 
 from r1cli import __version__, console
-from r1cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, R1Error
+from r1cli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, R1Error
+
+
+def _one_line(text: str) -> str:
+    """Error messages are one line: a multi-line library message is folded, not cut."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _fail(message: str, code: int) -> None:
+    """One line on stderr and the exit code; with --debug the traceback comes first, and the
+    exit code stays the same (scripts that check it behave alike with and without --debug)."""
+    if _debug:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+    console.error(_one_line(message))
+    sys.exit(code)
+
+
+def _usage_error(e: Exception) -> None:
+    """A flag that does not parse (typer's click): one line and exit 2, like every bad input.
+    `NoArgsIsHelpError` is typer's way of showing help, not an error."""
+    if type(e).__name__ == "NoArgsIsHelpError" or not hasattr(e, "format_message"):
+        raise e
+    ctx = getattr(e, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    _fail(_one_line(e.format_message()).removesuffix(".") + hint, getattr(e, "exit_code", EXIT_USAGE))
 
 
 class _Group(TyperGroup):
     """Turns errors into one line on stderr and an exit code, inside click's own invocation,
     so the real CLI and `CliRunner` tests behave the same."""
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        # Options of `r1cli` itself (before the command) are parsed here, outside `invoke`.
+        try:
+            return super().make_context(*args, **kwargs)
+        except typer.TyperException as e:
+            _usage_error(e)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except R1Error as e:
-            if _debug:
-                raise
-            console.error(str(e))
-            sys.exit(e.exit_code)
+            _fail(str(e), e.exit_code)
+        except typer.TyperException as e:
+            _usage_error(e)
         except KeyboardInterrupt:
             console.error("interrupted; unfinished work is kept where the stage supports resuming (rerun the same command)")
             sys.exit(EXIT_INTERRUPTED)
@@ -40,12 +72,8 @@ class _Group(TyperGroup):
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as e:
-            import click
-
-            if _debug or isinstance(e, click.ClickException):
-                raise
-            console.error(f"{type(e).__name__}: {e} (rerun with --debug for the traceback)")
-            sys.exit(EXIT_RUNTIME)
+            hint = "" if _debug else " (rerun with --debug for the traceback)"
+            _fail(f"{type(e).__name__}: {_one_line(str(e))}{hint}", EXIT_RUNTIME)
 
 
 app = typer.Typer(
@@ -118,6 +146,7 @@ def tiny_model(
     kv_heads: Annotated[Optional[int], typer.Option(help="Key/value heads.", show_default="2")] = None,
     intermediate_size: Annotated[Optional[int], typer.Option(help="MLP width.", show_default="256")] = None,
     vocab_size: Annotated[Optional[int], typer.Option(help="BPE vocabulary size to train.", show_default="512")] = None,
+    init_std: Annotated[Optional[float], typer.Option(help="Std of the random weights: wide (peaked outputs, LoRA-trainable) or 0.02 (transformers' usual, for pretraining).", show_default="0.3")] = None,
     chat_template: Annotated[bool, typer.Option("--chat-template/--no-chat-template", help="Give the tokenizer a chat template (off: a 'base' model).")] = True,
     force: Force = False,
 ) -> None:
@@ -128,7 +157,7 @@ def tiny_model(
     from r1cli.commands import tiny_model as stage
 
     stage.run(out, force=force, seed=seed, hidden_size=hidden_size, layers=layers, heads=heads, kv_heads=kv_heads,
-              intermediate_size=intermediate_size, vocab_size=vocab_size, chat_template=chat_template)
+              intermediate_size=intermediate_size, vocab_size=vocab_size, init_std=init_std, chat_template=chat_template)
 
 
 # -- prepare ----------------------------------------------------------------------------------
@@ -147,6 +176,7 @@ def prepare(
     field: Annotated[Optional[list[str]], typer.Option("--field", help="Map a record field to a source column: question=COL, answer=COL, id=COL. Repeatable.")] = None,
     language: Annotated[Optional[str], typer.Option(help="Add a `language` field (e.g. zh) for the language-consistency reward.")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="Generator option KEY=VALUE, e.g. digits=3 (arithmetic) or max_numbers=5 (countdown). Repeatable.")] = None,
+    targets: Annotated[Optional[bool], typer.Option("--targets", help="Add `target`: the reference solution as <think>...</think> <answer>...</answer> (SFT data for a cold start).")] = None,
     config: ConfigFile = None,
     force: Force = False,
 ) -> None:
@@ -157,7 +187,7 @@ def prepare(
     src = PromptSource.build(
         config, task=task, data=data, split=split, subset=subset, n=n, seed=seed, shuffle=shuffle, template=template,
         system=system, field=stage.parse_pairs(field, "--field") or None, language=language,
-        option=stage.parse_pairs(option, "--option", numbers=True) or None,
+        option=stage.parse_pairs(option, "--option", numbers=True) or None, targets=targets,
     )
     stage.run(src, output, force=force)
 
@@ -519,6 +549,23 @@ def merge(
     from r1cli.commands import merge as stage
 
     stage.run(adapter, output, model=model, dtype=dtype or "float32", trust_remote_code=bool(trust_remote_code), force=force)
+
+
+# -- report -----------------------------------------------------------------------------------
+@app.command()
+def report(
+    run_dir: Annotated[str, typer.Argument(help="Run folder written by r1cli stages (any recipe's); searched recursively.", show_default=False)],
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Folder for report.md, report.json and the PNG plots.", show_default="RUN_DIR/report")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="Also print the report on stdout: none, markdown or json.", show_default="none")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing report folder (only one that r1cli report wrote).")] = False,
+) -> None:
+    """A run at a glance: the stage table (pass@1, cons@k, length, wall time per evaluated model), the training runs, and plots.
+
+    Reads the manifests, metrics and eval results under RUN_DIR (nothing is recomputed). Tables go to stderr; report.md, report.json, reward.png and pass_at_1.png to the output folder.
+    """
+    from r1cli.commands import report as stage
+
+    stage.run(run_dir, output, fmt=fmt or "none", force=force)
 
 
 def _list_rewards() -> None:

@@ -152,6 +152,7 @@ class PromptSource(StageConfig):
     field: dict[str, str] = dc_field(default_factory=dict)  # record field -> source column
     language: str | None = None
     option: dict[str, Any] = dc_field(default_factory=dict)  # generator options, e.g. digits
+    targets: bool = False  # add `target`: the reference solution in R1's format, as SFT data
 
     def validate(self) -> None:
         self.require(bool(self.task), "task", f"is required (one of {', '.join(TASKS)})")
@@ -175,6 +176,8 @@ def build_prompts(src: PromptSource) -> tuple[list[dict[str, Any]], dict[str, An
             raise R1Error(f"task {task.name!r}: bad generator option ({e})") from None
         source = {"generated": task.name, "seed": src.seed, "split": split, "options": src.option}
         records = [_record(task, f"{task.name}-{split}-{src.seed}-{i}", row, template, src.language) for i, row in enumerate(rows)]
+        if src.targets:
+            add_targets(records)
         return records, source
 
     if src.data is None and task.hub is None:
@@ -214,6 +217,8 @@ def build_prompts(src: PromptSource) -> tuple[list[dict[str, Any]], dict[str, An
             extra["solution"] = row[acol]  # GSM8K's worked solution: cold-start SFT material
         records.append(_record(task, rid, {"question": row[qcol], "answer": gold, **extra}, template, src.language))
     _check_unique(records)
+    if src.targets and add_targets(records) == 0:
+        raise R1Error(f"--targets: the data has no reference solutions (a `solution` field) to turn into targets")
     return records, loaded.source
 
 
@@ -224,6 +229,27 @@ def _record(task: Task, rid: str, row: dict[str, Any], template: Template, langu
     if language:
         record["language"] = language
     return record
+
+
+def solution_target(record: dict[str, Any]) -> str | None:
+    """A record's reference solution as an R1-format answer, `<think>...</think> <answer>...</answer>`:
+    cold-start SFT data from worked solutions (GSM8K's `####` line is left out of the thought)."""
+    solution, answer = record.get("solution"), record.get("answer")
+    if not isinstance(solution, str) or not solution.strip() or answer is None:
+        return None
+    thought = re.sub(r"\n?####.*$", "", solution.strip(), flags=re.S).strip()
+    return f"<think> {thought} </think> <answer> {answer} </answer>"
+
+
+def add_targets(records: list[dict[str, Any]]) -> int:
+    """Give every record that has a reference solution a `target` (see `solution_target`)."""
+    count = 0
+    for r in records:
+        target = solution_target(r)
+        if target is not None:
+            r["target"] = target
+            count += 1
+    return count
 
 
 def _check_unique(records: list[dict[str, Any]]) -> None:

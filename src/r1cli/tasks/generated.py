@@ -94,8 +94,41 @@ def countdown(n: int, seed: int, split: str, *, min_numbers: int = 3, max_number
 
 # -- Arithmetic --------------------------------------------------------------------------------
 
+def column_steps(a: int, b: int, op: str) -> str:
+    """Column arithmetic, one digit at a time from the right, as a worked solution.
+
+    Many problems share the same one-digit steps, so a model that learns the steps can solve
+    problems it has never seen: the reason a chain of thought helps even a tiny model.
+
+    >>> column_steps(97, 53, "+")
+    '7 + 3 = 10 , 9 + 5 + 1 = 15'
+    >>> column_steps(52, 38, "-")
+    '12 - 8 = 4 , 5 - 3 - 1 = 1'
+    >>> column_steps(7, 6, "*")
+    '7 * 6 = 42'
+    """
+    if op not in "+-":
+        return f"{a} {op} {b} = {a * b}"
+    width = max(len(str(a)), len(str(b)))
+    xs, ys = str(a).zfill(width)[::-1], str(b).zfill(width)[::-1]
+    steps, carry = [], 0
+    for x, y in zip(map(int, xs), map(int, ys)):
+        extra = " + 1" if op == "+" and carry else " - 1" if carry else ""
+        if op == "+":
+            value = x + y + carry
+            steps.append(f"{x} + {y}{extra} = {value}")
+            carry = int(value >= 10)
+        else:
+            borrow = int(x - y - carry < 0)
+            value = x + 10 * borrow - y - carry
+            steps.append(f"{x + 10 * borrow} - {y}{extra} = {value}")
+            carry = borrow
+    return " , ".join(steps)
+
+
 def arithmetic(n: int, seed: int, split: str, *, digits: int = 2, ops: str = "+-") -> list[dict[str, Any]]:
-    """`a + b` style problems with a non-negative integer answer: easy enough for a tiny model."""
+    """`a + b` style problems with a non-negative integer answer and a column-arithmetic
+    solution: easy enough for a tiny model."""
     hi = 10**digits - 1
 
     def make(rng: random.Random) -> dict[str, Any]:
@@ -104,7 +137,8 @@ def arithmetic(n: int, seed: int, split: str, *, digits: int = 2, ops: str = "+-
         if op == "-" and b > a:
             a, b = b, a
         value = {"+": a + b, "-": a - b, "*": a * b}[op]
-        return {"question": f"What is {a} {op} {b}?", "answer": str(value), "operands": [a, b], "op": op}
+        return {"question": f"What is {a} {op} {b}?", "answer": str(value), "operands": [a, b], "op": op,
+                "solution": column_steps(a, b, op)}
 
     return _take(make, n, seed, split, key=lambda r: r["question"])
 
