@@ -37,9 +37,9 @@ def test_bad_config_files(tmp_path, text, message):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        ({"model": "m", "k": 0}, "--k (config key 'k') must be at least 1, got 0"),
+        ({"model": "m", "k": 0}, "-k (config key 'k') must be at least 1, got 0"),
         ({"model": "m", "top_p": 1.5}, "--top-p (config key 'top_p') must be in (0, 1]"),
-        ({"model": "m", "temperature": 0.0, "k": 4}, "--k (config key 'k') must be 1 with --temperature 0"),
+        ({"model": "m", "temperature": 0.0, "k": 4}, "-k (config key 'k') must be 1 with --temperature 0"),
         ({}, "--model (config key 'model') is required"),
     ],
 )

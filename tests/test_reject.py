@@ -145,7 +145,7 @@ def test_every_drop_reason_counted_once(tmp_path, scored, r1):
     (["--keep", "best"], [("A", 0), ("B", 0), ("C", 0), ("D", 0)],  # ties broken by sample_index
      {"unjudged": 3, "truncated": 1, "mixed_language": 1, "long_paragraph": 1, "code_block": 1, "duplicate": 1,
       "near_duplicate": 1, "not_best": 10}),
-    (["--keep", "best", "--n", "2", "--min-reward", "1.1"], [("A", 0), ("A", 8), ("B", 0), ("B", 1), ("C", 0), ("C", 1)],
+    (["--keep", "best", "--best-n", "2", "--min-reward", "1.1"], [("A", 0), ("A", 8), ("B", 0), ("B", 1), ("C", 0), ("C", 1)],
      {"unjudged": 3, "low_reward": 6, "truncated": 1, "mixed_language": 1, "long_paragraph": 1, "code_block": 1,
       "duplicate": 1, "near_duplicate": 1, "not_best": 2}),
     (["--max-per-prompt", "1"], [("A", 0), ("B", 0), ("C", 0)],
@@ -236,8 +236,8 @@ def test_journey_with_summary(tmp_path, scored, r1):
 
 
 def test_stdout_is_only_data_and_config_file(tmp_path, scored, r1):
-    (tmp_path / "reject.yaml").write_text("keep: best\nn: 2\nmin_reward: 1.1\n")
-    r = r1("reject", scored, "-c", tmp_path / "reject.yaml", "--n", "1", "-o", "-")
+    (tmp_path / "reject.yaml").write_text("keep: best\nbest_n: 2\nmin_reward: 1.1\n")
+    r = r1("reject", scored, "-c", tmp_path / "reject.yaml", "--best-n", "1", "-o", "-")
     assert r.code == 0, r
     assert [(x["id"], x["sample_index"]) for x in r.records()] == [("A", 0), ("B", 0), ("C", 0)]  # the flag beats the file
     assert "reject" in r.stderr and "kept" in r.stderr
@@ -271,7 +271,7 @@ def test_empty_result_is_written_with_a_warning(tmp_path, r1):
     (["{tmp}/noacc.jsonl"], "noacc.jsonl:1: field 'rewards': no correctness score among format; pass --correct-reward NAME"),
     (["{tmp}/scored.jsonl", "--pass-rate", "0.9"], "--pass-rate (config key 'pass_rate') must be MIN:MAX"),
     (["{tmp}/scored.jsonl", "--pass-rate", "0.9:0.1"], "must satisfy 0 <= MIN <= MAX <= 1, got '0.9:0.1'"),
-    (["{tmp}/scored.jsonl", "--n", "2"], "--n (config key 'n') counts the best samples to keep; use it with --keep best"),
+    (["{tmp}/scored.jsonl", "--best-n", "2"], "--best-n (config key 'best_n') counts the best samples to keep; use it with --keep best"),
     (["{tmp}/scored.jsonl", "--keep", "all"], "--keep (config key 'keep') must be one of correct, best"),
     (["{tmp}/scored.jsonl", "--language", "klingon"], "--language (config key 'language') must be auto or a language code"),
     (["{tmp}/scored.jsonl", "--near-duplicate", "0"], "--near-duplicate (config key 'near_duplicate') must be in (0, 1]"),

@@ -263,8 +263,8 @@ def _reject_defaults(name: str) -> str:
 def reject(
     input: InputArg = None,
     output: Output = ...,  # type: ignore[assignment]
-    keep: Annotated[Optional[str], typer.Option(help="correct: every correct sample (R1's rejection sampling); best: the best --n by total reward.", show_default=_reject_defaults("keep"))] = None,
-    n: Annotated[Optional[int], typer.Option("--n", help="With --keep best: samples kept per prompt.", show_default="1")] = None,
+    keep: Annotated[Optional[str], typer.Option(help="correct: every correct sample (R1's rejection sampling); best: the best --best-n by total reward.", show_default=_reject_defaults("keep"))] = None,
+    best_n: Annotated[Optional[int], typer.Option(help="With --keep best: samples kept per prompt.", show_default="1")] = None,
     min_reward: Annotated[Optional[float], typer.Option(help="Drop samples whose total reward is below this.")] = None,
     max_per_prompt: Annotated[Optional[int], typer.Option(help="Keep at most this many samples per prompt, best reward first (0: no cap).", show_default=_reject_defaults("max_per_prompt"))] = None,
     correct_reward: Annotated[Optional[str], typer.Option(help="The reward whose score >= 1.0 means correct. Default: accuracy if scored, else each task's own accuracy reward.")] = None,
@@ -292,7 +292,7 @@ def reject(
     from r1cli.commands import reject as stage
 
     cfg = stage.RejectConfig.build(
-        config, keep=keep, n=n, min_reward=min_reward, max_per_prompt=max_per_prompt, correct_reward=correct_reward,
+        config, keep=keep, best_n=best_n, min_reward=min_reward, max_per_prompt=max_per_prompt, correct_reward=correct_reward,
         language=language, min_language_share=min_language_share, max_paragraph_chars=max_paragraph_chars,
         code_blocks=code_blocks, min_tokens=min_tokens, max_tokens=max_tokens, drop_truncated=drop_truncated,
         dedup=dedup, near_duplicate=near_duplicate, pass_rate=pass_rate, prompts=prompts, reformat=reformat,
@@ -582,5 +582,13 @@ def _list_rewards() -> None:
             typer.echo(f"{'':<12}   parameters: {params}")
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    # SIGTERM (a launcher, a scheduler, `kill`) ends the run like Ctrl-C: resumable work is kept.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminated)
     app()

@@ -24,7 +24,8 @@ class ConfigError(R1Error):
 
 
 def flag_name(field: str) -> str:
-    return "--" + field.replace("_", "-")
+    """The flag that sets a config field: `max_new_tokens` -> `--max-new-tokens`, `k` -> `-k`."""
+    return ("-" if len(field) == 1 else "--") + field.replace("_", "-")
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

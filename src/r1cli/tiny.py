@@ -64,6 +64,21 @@ class TinySpec:
     # dozen RL steps; at 0.02 the tied embeddings keep every logit near zero.
     init_std: float = 0.3
 
+    def __post_init__(self) -> None:
+        from r1cli.errors import R1Error
+
+        for name in ("hidden_size", "layers", "heads", "kv_heads", "intermediate_size", "max_positions"):
+            if getattr(self, name) < 1:
+                raise R1Error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.hidden_size % self.heads:
+            raise R1Error(f"--hidden-size {self.hidden_size} must be divisible by --heads {self.heads}")
+        if self.heads % self.kv_heads:
+            raise R1Error(f"--heads {self.heads} must be divisible by --kv-heads {self.kv_heads}")
+        if self.vocab_size < 300:
+            raise R1Error(f"--vocab-size must be at least 300 (256 byte tokens, specials and some merges), got {self.vocab_size}")
+        if not self.init_std > 0:
+            raise R1Error(f"--init-std must be > 0, got {self.init_std}")
+
 
 def build_tokenizer(spec: TinySpec) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

@@ -34,7 +34,7 @@ _R = selection.Rules  # the selection defaults live once, beside the rules that 
 @dataclass
 class RejectConfig(StageConfig):
     keep: Literal["correct", "best"] = _R.keep
-    n: int | None = _R.n
+    best_n: int | None = _R.n
     min_reward: float | None = _R.min_reward
     max_per_prompt: int = _R.max_per_prompt
     correct_reward: str | None = None  # None: "accuracy" if scored, else each task's accuracy reward
@@ -55,8 +55,8 @@ class RejectConfig(StageConfig):
 
     def validate(self) -> None:
         self.require(self.keep in selection.KEEP_POLICIES, "keep", f"must be one of {', '.join(selection.KEEP_POLICIES)}")
-        self.require(self.n is None or self.n >= 1, "n", "must be at least 1")
-        self.require(self.n is None or self.keep == "best", "n", "counts the best samples to keep; use it with --keep best")
+        self.require(self.best_n is None or self.best_n >= 1, "best_n", "must be at least 1")
+        self.require(self.best_n is None or self.keep == "best", "best_n", "counts the best samples to keep; use it with --keep best")
         self.require(self.max_per_prompt >= 0, "max_per_prompt", "must be >= 0 (0: no cap)")
         self.require(self.correct_reward is None or self.correct_reward != "", "correct_reward", "must be a reward name")
         self.require(0 <= self.min_language_share <= 1, "min_language_share", "must be between 0 and 1 (0: no language filter)")
@@ -87,7 +87,7 @@ class RejectConfig(StageConfig):
 
     def rules(self) -> selection.Rules:
         return selection.Rules(
-            keep=self.keep, n=self.n, min_reward=self.min_reward, max_per_prompt=self.max_per_prompt,
+            keep=self.keep, n=self.best_n, min_reward=self.min_reward, max_per_prompt=self.max_per_prompt,
             drop_truncated=self.drop_truncated, min_tokens=self.min_tokens, max_tokens=self.max_tokens,
             min_language_share=self.min_language_share,
             max_paragraph_chars=self.max_paragraph_chars, code_blocks=self.code_blocks, dedup=self.dedup,

@@ -170,10 +170,13 @@ def build_prompts(src: PromptSource) -> tuple[list[dict[str, Any]], dict[str, An
         split = src.split or "train"
         if split not in ("train", "test"):
             raise R1Error(f"--split {split!r}: generated tasks have the splits 'train' and 'test'")
-        try:
-            rows = task.generate(src.n if src.n is not None else 100, src.seed, split, **src.option)
-        except TypeError as e:
-            raise R1Error(f"task {task.name!r}: bad generator option ({e})") from None
+        import inspect
+
+        valid = [p.name for p in inspect.signature(task.generate).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        unknown = sorted(set(src.option) - set(valid))
+        if unknown:
+            raise R1Error(f"--option {unknown[0]}: task {task.name!r} has no such option; its options: {', '.join(valid)}")
+        rows = task.generate(src.n if src.n is not None else 100, src.seed, split, **src.option)
         source = {"generated": task.name, "seed": src.seed, "split": split, "options": src.option}
         records = [_record(task, f"{task.name}-{split}-{src.seed}-{i}", row, template, src.language) for i, row in enumerate(rows)]
         if src.targets:
