@@ -120,6 +120,25 @@ def test_sample_killed_many_times_then_resumed_loses_and_duplicates_nothing(tmp_
     assert json.loads((tmp_path / "s.jsonl.manifest.json").read_text())["output"]["rows"] == n * k
 
 
+@pytest.mark.e2e
+def test_sigterm_ends_sample_like_ctrl_c_and_the_run_resumes(tmp_path, cli, tiny_model):
+    """A scheduler's SIGTERM: one line, exit 130, the partial kept; the same command finishes it."""
+    prompts = tmp_path / "p.jsonl"
+    assert cli("prepare", "arithmetic", "-n", "40", "--seed", "4", "-o", prompts).code == 0
+    out, partial = tmp_path / "s.jsonl", tmp_path / "s.jsonl.partial"
+    cmd = _sample_cmd(prompts, tiny_model, out, k=3)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert _wait_for(lambda: len(_lines(partial)) > 1, proc), "the run finished before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted; unfinished work is kept" in err and "Traceback" not in err
+    assert partial.exists() and not out.exists()
+    r = run_r1cli(*cmd[3:])
+    assert r.code == 0 and "resuming" in r.stderr, r
+    assert len(read_jsonl(out)) == 40 * 3
+
+
 # -- torn lines ------------------------------------------------------------------------------------
 def test_torn_partial_tail_is_trimmed_with_a_warning_on_resume(tmp_path, cli, tiny_model, monkeypatch):
     """Interrupt `sample` after two batches, tear its last line as a kill mid-write would, and
