@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 TORCH ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch>=2.11,torch==2.13.0)
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
-DEMO ?= runs/demo
+DEMO ?= runs/mini-r1
 
 .PHONY: setup demo test clean
 
@@ -32,12 +32,9 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests, which counts as a failure" >&2; exit 1; fi; \
 	exit $$rc
 
+# The main job: the R1 report's story in miniature (recipes/mini-r1), offline, on a CPU.
 demo: setup
-	@mkdir -p $(DEMO)
-	$(BIN)/r1cli tiny-model $(DEMO)/model --force
-	$(BIN)/r1cli prepare arithmetic -n 16 --split test -o $(DEMO)/prompts.jsonl --force
-	$(BIN)/r1cli sample $(DEMO)/prompts.jsonl -m $(DEMO)/model -k 4 --max-new-tokens 48 -o $(DEMO)/samples.jsonl --force
-	$(BIN)/r1cli reward $(DEMO)/samples.jsonl -o $(DEMO)/scored.jsonl --force
+	$(MAKE) -C recipes/mini-r1 R1CLI=$(abspath $(BIN)/r1cli) OUT=$(abspath $(DEMO))
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
