@@ -226,7 +226,7 @@ def scored(tmp_path, cli):
 STAGES = {
     "prepare": lambda t, m: ["prepare", "arithmetic", "-n", "40"],
     "reward": lambda t, m: ["reward", t / "s.jsonl", "-r", "format"],
-    "reject": lambda t, m: ["reject", t / "scored.jsonl", "--keep", "best", "--n", "1", "--keep-truncated", "--min-tokens", "0"],
+    "reject": lambda t, m: ["reject", t / "scored.jsonl", "--keep", "best", "--best-n", "1", "--keep-truncated", "--min-tokens", "0"],
     "sample": lambda t, m: ["sample", t / "p.jsonl", "-m", m, "-k", "1", "--max-new-tokens", "2"],
 }
 

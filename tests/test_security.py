@@ -246,7 +246,7 @@ def test_secrets_in_the_environment_reach_no_file_and_no_log(tmp_path, tiny_mode
         run("prepare", "arithmetic", "-n", "4", "--option", "digits=1", "-o", "p.jsonl"),
         run("sample", "p.jsonl", "-m", tiny_model, "-k", "2", "--max-new-tokens", "6", "-o", "s.jsonl"),
         run("reward", "s.jsonl", "-r", "accuracy", "-r", "format=0.1", "-o", "scored.jsonl"),
-        run("reject", "scored.jsonl", "--keep", "best", "--n", "1", "--no-dedup", "--keep-truncated", "--min-tokens", "0",
+        run("reject", "scored.jsonl", "--keep", "best", "--best-n", "1", "--no-dedup", "--keep-truncated", "--min-tokens", "0",
             "--max-paragraph-chars", "0", "--min-language-share", "0", "-o", "sft.jsonl"),
         run("eval", "s.jsonl", "-o", "eval.json"),
         run("sft", "sft.jsonl", "-m", tiny_model, "--max-steps", "1", "--save-steps", "1", "--batch-size", "2", "-o", "run"),

@@ -235,7 +235,7 @@ def sample(
 def reward(
     input: InputArg = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output JSONL file, or - for stdout.", show_default=False)] = None,
-    reward: Annotated[Optional[list[str]], typer.Option("--reward", "-r", help="NAME[=WEIGHT], repeatable; NAME may be package.module:function. Default: the task's rewards.")] = None,
+    reward: Annotated[Optional[list[str]], typer.Option("--reward", "-r", help="NAME[=WEIGHT[,PARAM=VALUE...]], repeatable; NAME may be package.module:function. Default: the task's rewards.")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the built-in rewards and their parameters, then exit.")] = False,
     config: ConfigFile = None,
     force: Force = False,
@@ -331,7 +331,7 @@ def eval_(
 
     prompts = {k_: v for k_, v in {"task": task, "data": data, "template": template, "n": n}.items() if v is not None}
     cfg = stage.EvalConfig.build(
-        config, models=model, prompts=prompts or None, k=k, temperature=temperature, top_p=top_p,
+        config, models=model, prompts=_merged(config, "prompts", prompts), k=k, temperature=temperature, top_p=top_p,
         max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size, backend=backend, stop=stop or None, best_of=best_of,
     )
     if not inputs and not cfg.prompts:
@@ -380,14 +380,19 @@ def _trl_pairs(pairs: Optional[list[str]]) -> Optional[dict[str, Any]]:
     return out
 
 
-def _merged_trl(config_file: Optional[str], flags: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
-    """--trl flags add to (and override) the config file's `trl:` mapping rather than replace it."""
-    if flags is None:
+def _merged(config_file: Optional[str], key: str, flags: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """Flags that fill a mapping of the config file (`trl:`, `prompts:`) add to it and override
+    its keys, rather than replace the whole mapping."""
+    if not flags:
         return None
     from r1cli.config import load_yaml
 
-    base = load_yaml(config_file).get("trl", {}) if config_file else {}
+    base = load_yaml(config_file).get(key, {}) if config_file else {}
     return {**(base if isinstance(base, dict) else {}), **flags}
+
+
+def _merged_trl(config_file: Optional[str], flags: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    return _merged(config_file, "trl", flags)
 
 
 @app.command()
@@ -396,7 +401,7 @@ def grpo(
     output: OutDir = ...,  # type: ignore[assignment]
     model: Model = None,
     adapter: Adapter = None,
-    reward: Annotated[Optional[list[str]], typer.Option("--reward", "-r", help="NAME[=WEIGHT], repeatable, as in `r1cli reward`. Default: the task's rewards.")] = None,
+    reward: Annotated[Optional[list[str]], typer.Option("--reward", "-r", help="NAME[=WEIGHT[,PARAM=VALUE...]], repeatable, as in `r1cli reward`. Default: the task's rewards.")] = None,
     task: Annotated[Optional[str], typer.Option(help="Build prompts from a task instead of INPUT (with --data, --template, -n).")] = None,
     data: Annotated[Optional[str], typer.Option(help="Data for --task (file, folder or hub name).")] = None,
     template: Annotated[Optional[str], typer.Option(help="Template for --task: r1-zero, chat, plain or a file.", show_default="r1-zero")] = None,
@@ -434,7 +439,7 @@ def grpo(
 
     prompts = {k: v for k, v in {"task": task, "data": data, "template": template, "n": n}.items() if v is not None}
     cfg = stage.GrpoConfig.build(
-        config, model=model, adapter=adapter, prompts=prompts or None, num_generations=num_generations, beta=beta,
+        config, model=model, adapter=adapter, prompts=_merged(config, "prompts", prompts), num_generations=num_generations, beta=beta,
         epsilon=epsilon, epsilon_high=epsilon_high, num_iterations=num_iterations, loss_type=loss_type,
         scale_rewards=scale_rewards, mask_truncated_completions=mask_truncated_completions, temperature=temperature,
         top_p=top_p, max_completion_length=max_completion_length, use_vllm=use_vllm, vllm_mode=vllm_mode,

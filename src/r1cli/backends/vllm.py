@@ -14,7 +14,7 @@ class VllmBackend:
     name = "vllm"
 
     def __init__(self, tokenizer: Any, *, base: str, adapter: str | None, tokenizer_source: str, dtype: str = "auto",
-                 seed: int = 0, trust_remote_code: bool = False, gpu_memory_utilization: float = 0.9):
+                 seed: int = 0, trust_remote_code: bool = False, engine_args: dict[str, Any] | None = None):
         from vllm import LLM
 
         self.tokenizer = tokenizer
@@ -26,7 +26,8 @@ class VllmBackend:
             enable_lora=adapter is not None,
             trust_remote_code=trust_remote_code,
             load_format="safetensors",  # never unpickle weights (as r1cli.models)
-            gpu_memory_utilization=gpu_memory_utilization,
+            # tensor_parallel_size, max_model_len, gpu_memory_utilization...: a sample config's `vllm:`
+            **(engine_args or {}),
         )
         self.lora = None
         if adapter is not None:

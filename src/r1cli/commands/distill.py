@@ -95,6 +95,10 @@ def run(input_path: str, output: str, cfg: DistillConfig, *, force: bool = False
     from r1cli import models
 
     timer = Timer()
+    if cfg.world_size > 1:
+        # Every rank would sample and write the same artifacts: run the stages one by one instead.
+        raise R1Error("distill runs in one process; under a launcher run its stages separately "
+                      "(sample, reward and reject once, then `accelerate launch -m r1cli sft`), as recipes/sky-t1 does")
     out = Path(output)
     prompts = artifacts.read_jsonl(input_path)
     from r1cli import records as schema

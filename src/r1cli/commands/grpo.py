@@ -157,7 +157,10 @@ def _classes() -> tuple[type, type]:
 def _dataset(records: list[dict[str, Any]]) -> Any:
     import datasets
 
+    # `from_list` takes its columns from the first record: give every record every column
+    # (None where absent), or a field only later records have would silently vanish.
+    columns = list(dict.fromkeys(k for r in records for k in r))
     try:
-        return datasets.Dataset.from_list(records)
+        return datasets.Dataset.from_list([{k: r.get(k) for k in columns} for r in records])
     except Exception as e:  # pyarrow's type errors name the column only in the message
         raise ConfigError(f"the prompt records do not form a table (a field changes type between records?): {str(e).splitlines()[0]}") from None

@@ -36,6 +36,7 @@ class SampleConfig(StageConfig):
     device: str = "auto"
     dtype: str = "auto"
     trust_remote_code: bool = False
+    vllm: dict[str, Any] = field(default_factory=dict)  # extra vllm.LLM arguments, e.g. tensor_parallel_size
 
     def validate(self) -> None:
         self.require(bool(self.model), "model", "is required (a hub name or a local folder)")
@@ -94,6 +95,7 @@ def run(input_path: str, output: str, cfg: SampleConfig, *, force: bool = False)
             tokenizer,
             base=ref.base, adapter=ref.adapter, tokenizer_source=ref.tokenizer_source,
             dtype=str(dtype).removeprefix("torch."), seed=cfg.seed, trust_remote_code=cfg.trust_remote_code,
+            **({"engine_args": cfg.vllm} if backend_name == "vllm" else {}),
         )
         # Similar lengths batched together waste less compute on padding.
         todo.sort(key=lambda i: len(prompt_ids[i]))

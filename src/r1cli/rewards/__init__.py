@@ -10,7 +10,8 @@ Parameters of a reward are its keyword-only arguments with defaults (after `*`);
 them. Users add their own rewards by dotted path, `package.module:function`.
 
 Spec syntax (the same in every command)
-    --reward NAME[=WEIGHT]            e.g. --reward accuracy --reward format=0.2
+    --reward NAME[=WEIGHT[,PARAM=VALUE...]]   e.g. --reward accuracy --reward format=0.2
+                                              --reward overlong=0.5,max_length=512,cache=128
     YAML:  rewards: {accuracy: 1.0, format: 0.2, overlong: {weight: 0.5, max_length: 512}}
 """
 
@@ -156,20 +157,34 @@ def _clean(score: Any, name: str) -> float | None:
 
 
 def parse_flag(text: str) -> RewardSpec:
-    """`NAME[=WEIGHT]` -> RewardSpec. Dotted paths contain ':' so the weight uses '='."""
-    name, sep, weight_text = text.partition("=")
+    """`NAME[=WEIGHT[,PARAM=VALUE...]]` -> RewardSpec. Dotted paths contain ':' so the weight
+    uses '='; parameter values are read as YAML scalars (numbers, true/false, strings).
+
+    >>> parse_flag("overlong=0.5,max_length=512").as_dict()
+    {'name': 'overlong', 'weight': 0.5, 'params': {'max_length': 512}}
+    """
+    name, sep, rest = text.partition("=")
     name = name.strip()
     if not name:
-        raise R1Error(f"--reward {text!r}: expected NAME or NAME=WEIGHT")
+        raise R1Error(f"--reward {text!r}: expected NAME, NAME=WEIGHT or NAME=WEIGHT,PARAM=VALUE")
     weight = 1.0
+    params: dict[str, Any] = {}
     if sep:
+        weight_text, *pairs = rest.split(",")
         try:
             weight = float(weight_text)
         except ValueError:
             raise R1Error(f"--reward {text!r}: weight {weight_text!r} is not a number") from None
         if not math.isfinite(weight):
             raise R1Error(f"--reward {text!r}: weight must be finite")
-    return RewardSpec(name, weight)
+        for pair in pairs:
+            key, eq, value = pair.partition("=")
+            if not eq or not key.strip():
+                raise R1Error(f"--reward {text!r}: expected PARAM=VALUE after the weight, got {pair!r}")
+            import yaml
+
+            params[key.strip()] = yaml.safe_load(value)
+    return RewardSpec(name, weight, params)
 
 
 def parse_config(value: Any, where: str = "config") -> list[RewardSpec]:
