@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, read_jsonl, run_r1cli, write_jsonl
+from conftest import REPO, read_jsonl, write_jsonl
 
 pytestmark = pytest.mark.e2e
 

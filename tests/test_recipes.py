@@ -98,7 +98,7 @@ def _load(path: Path, tmp_path: Path) -> Any:
     argv = _command(path)
     stage = argv[1]
     assert _option(argv, "-c", "--config") == [path.name], f"{path}: the command must use -c {path.name}"
-    data = load_yaml(path)
+    load_yaml(path)  # parses, or the test fails naming the file
     model = (_option(argv, "-m", "--model") or ["model"])[0]
     if stage == "prepare":
         from r1cli.tasks import PromptSource

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_jsonl, run_r1cli, write_jsonl
+from conftest import read_jsonl, run_r1cli
 
 pytestmark = pytest.mark.e2e
 

@@ -183,8 +183,8 @@ def require_chat_template(tokenizer: Any, ref: ModelRef, why: str) -> None:
         )
 
 
-def load_model(ref: ModelRef, *, device: str, dtype: Any, trust_remote_code: bool = False, merge_adapter: bool = True) -> Any:
-    """Load for inference: the adapter, if any, merged into the base for speed."""
+def _load(ref: ModelRef, *, dtype: Any, trust_remote_code: bool, trainable: bool) -> Any:
+    """The base, with the adapter (if any) on top."""
     from transformers import AutoModelForCausalLM
 
     quiet_transformers()
@@ -196,11 +196,17 @@ def load_model(ref: ModelRef, *, device: str, dtype: Any, trust_remote_code: boo
         from peft import PeftModel
 
         try:
-            model = PeftModel.from_pretrained(model, ref.adapter)
+            model = PeftModel.from_pretrained(model, ref.adapter, is_trainable=trainable)
         except (OSError, ValueError, RuntimeError) as e:
             raise R1Error(f"--adapter {ref.adapter}: does not fit model {ref.base}: {str(e).splitlines()[0]}") from None
-        if merge_adapter:
-            model = model.merge_and_unload()
+    return model
+
+
+def load_model(ref: ModelRef, *, device: str, dtype: Any, trust_remote_code: bool = False, merge_adapter: bool = True) -> Any:
+    """Load for inference: the adapter, if any, merged into the base for speed."""
+    model = _load(ref, dtype=dtype, trust_remote_code=trust_remote_code, trainable=False)
+    if ref.adapter and merge_adapter:
+        model = model.merge_and_unload()
     model.to(device)
     model.eval()
     return model
@@ -209,21 +215,7 @@ def load_model(ref: ModelRef, *, device: str, dtype: Any, trust_remote_code: boo
 def load_for_training(ref: ModelRef, *, dtype: Any, trust_remote_code: bool = False) -> Any:
     """A model to train: the base, or base + adapter with the adapter trainable (training
     continues the adapter, e.g. GRPO after an SFT LoRA)."""
-    from transformers import AutoModelForCausalLM
-
-    quiet_transformers()
-    try:
-        model = AutoModelForCausalLM.from_pretrained(ref.base, dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True)
-    except _load_errors() as e:
-        raise _hub_error("--model", ref.base, e) from None
-    if ref.adapter:
-        from peft import PeftModel
-
-        try:
-            model = PeftModel.from_pretrained(model, ref.adapter, is_trainable=True)
-        except (OSError, ValueError, RuntimeError) as e:
-            raise R1Error(f"--adapter {ref.adapter}: does not fit model {ref.base}: {str(e).splitlines()[0]}") from None
-    return model
+    return _load(ref, dtype=dtype, trust_remote_code=trust_remote_code, trainable=True)
 
 
 def merge(ref: ModelRef, out: str | Path, *, dtype: Any = None, trust_remote_code: bool = False) -> Path:

@@ -173,6 +173,18 @@ class TrainConfig(StageConfig):
 
         return pick_dtype(device, self.dtype)
 
+    def model_for_trainer(self, ref: Any, args: Any, device: str) -> Any:
+        """What to hand a TRL trainer as `model`: base + adapter loaded here when training
+        continues an adapter; otherwise the model's name, so that TRL builds it itself (as
+        DeepSpeed ZeRO-3 needs) from `model_init_kwargs`."""
+        from r1cli import models
+
+        dtype = self.model_dtype(device)
+        if ref.adapter:
+            return models.load_for_training(ref, dtype=dtype, trust_remote_code=self.trust_remote_code)
+        args.model_init_kwargs = {"dtype": dtype, "trust_remote_code": self.trust_remote_code, "use_safetensors": True}
+        return ref.base
+
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0

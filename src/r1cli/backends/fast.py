@@ -493,8 +493,6 @@ def _nucleus(logits: Any, top_p: float) -> tuple[Any, Any]:
     transformers' TopPLogitsWarper keeps a token while the mass of the tokens ranked above it is
     below top_p. If the top candidates already hold top_p, everything beyond them is out and
     the answer is the same as with a full sort."""
-    import torch
-
     vocab = logits.shape[-1]
     log_total = logits.logsumexp(-1, keepdim=True)
     values, ids = logits.topk(min(NUCLEUS_CANDIDATES, vocab), dim=-1)

@@ -125,13 +125,7 @@ def run(input_path: str | None, output: str, cfg: GrpoConfig, *, flags: list[str
     folder.start()
     args.distributed_state.wait_for_everyone()
 
-    dtype = cfg.model_dtype(device)
-    if ref.adapter:
-        model: Any = models.load_for_training(ref, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
-    else:
-        # A name, not an instance: TRL then builds the model itself, as DeepSpeed ZeRO-3 needs.
-        model = ref.base
-        args.model_init_kwargs = {"dtype": dtype, "trust_remote_code": cfg.trust_remote_code, "use_safetensors": True}
+    model = cfg.model_for_trainer(ref, args, device)
     manifest = Manifest("grpo", {**cfg.to_dict(), "rewards": [s.as_dict() for s in specs], "learning_rate": cfg.lr()},
                         [source], ref.identity())
     trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=args, train_dataset=dataset, processing_class=tokenizer,

@@ -143,12 +143,7 @@ def run(cfg: SftConfig, output: str, *, force: bool = False, resume: bool = Fals
                           completion_only_loss=True, eval_strategy="no")
     folder.start()
     args.distributed_state.wait_for_everyone()
-    dtype = cfg.model_dtype(device)
-    if ref.adapter:
-        model: Any = models.load_for_training(ref, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
-    else:
-        model = ref.base
-        args.model_init_kwargs = {"dtype": dtype, "trust_remote_code": cfg.trust_remote_code, "use_safetensors": True}
+    model = cfg.model_for_trainer(ref, args, device)
     manifest = Manifest("sft", {**cfg.to_dict(), "learning_rate": cfg.lr()}, infos, ref.identity())
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=datasets.Dataset.from_list(examples),

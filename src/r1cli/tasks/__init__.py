@@ -221,7 +221,7 @@ def build_prompts(src: PromptSource) -> tuple[list[dict[str, Any]], dict[str, An
         records.append(_record(task, rid, {"question": row[qcol], "answer": gold, **extra}, template, src.language))
     _check_unique(records)
     if src.targets and add_targets(records) == 0:
-        raise R1Error(f"--targets: the data has no reference solutions (a `solution` field) to turn into targets")
+        raise R1Error("--targets: the data has no reference solutions (a `solution` field) to turn into targets")
     return records, loaded.source
 
 
