@@ -50,7 +50,9 @@ def _yamls() -> list[Path]:
 
 
 def _smoke_recipes() -> list[str]:
-    return [r.name for r in _recipes() if re.search(r"^smoke\s*:", (r / "Makefile").read_text(encoding="utf-8"), re.M)]
+    """Recipes with a smoke run: their Makefile sets the smoke budget (`SMOKE = ...`) for the
+    `smoke` target every recipe gets from recipes/common.mk."""
+    return [r.name for r in _recipes() if re.search(r"^SMOKE\s*=", (r / "Makefile").read_text(encoding="utf-8"), re.M)]
 
 
 # -- every shipped YAML loads into its stage's config -------------------------------------------
