@@ -20,6 +20,10 @@ weights once and each live row's KV cache (its prompt and the tokens so far); th
 the run is those bytes, summed over the steps actually taken, divided by the device-to-device
 bandwidth measured here with torch (a large tensor copy; bytes read + written per second).
 Prefill is not in the bound, so the figure slightly understates how close decoding gets.
+
+Peak memory per backend (see peakmem.py): on CUDA the tensors allocated while that backend's
+timed runs ran (fast's preallocated cache and captured graphs included); on a CPU the process's
+peak RSS while it ran, which includes the model both backends share.
 """
 
 from __future__ import annotations
@@ -96,6 +100,9 @@ def main() -> None:
         print(f"device-to-device bandwidth: {bandwidth / 1e9:.0f} GB/s (read + written, torch copy of 1 GiB)")
     for shape in shapes:
         result["runs"].append(_bench(shape, args, device, bandwidth))
+    from peakmem import process_peak
+
+    result["memory"] = {"process_peak_rss_bytes": process_peak(), "per_side": "per shape, under runs"}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
@@ -103,6 +110,7 @@ def main() -> None:
 def _bench(shape: str, args: argparse.Namespace, device: str, bandwidth: float | None) -> dict:
     import torch
 
+    from peakmem import PeakMemory
     from r1cli import backends, models
     from r1cli.backends.fast import FastBackend
     from r1cli.backends.plain import PlainBackend
@@ -151,9 +159,11 @@ def _bench(shape: str, args: argparse.Namespace, device: str, bandwidth: float |
     run("plain", batches[:1])
     run("fast", batches if device.startswith("cuda") else batches[:1])
     runs: dict[str, list[tuple[float, int, list]]] = {"plain": [], "fast": []}
+    mem = PeakMemory(device)
     for _ in range(args.repeats):
         for name in engines:
-            runs[name].append(run(name, batches))
+            with mem.side(name):
+                runs[name].append(run(name, batches))
     params_count = sum(p.numel() for p in model.parameters())
     summary = {
         "shape": shape,
@@ -172,8 +182,10 @@ def _bench(shape: str, args: argparse.Namespace, device: str, bandwidth: float |
         print(f"  {name:5}: {tokens / seconds:10.1f} tok/s   (runs {', '.join(f'{t:.2f}' for t, _, _ in rs)} s; {tokens:.0f} tokens)")
     ratio = summary["fast"]["tokens_per_s"] / summary["plain"]["tokens_per_s"]
     summary["ratio_fast_over_plain"] = ratio
+    summary["memory"] = mem.report()
     goal = "goal >= 3x at batch >= 64, K=8, 512 new tokens" if device.startswith("cuda") else "goal >= 1.0x"
     print(f"  ratio: {ratio:.2f}x fast / plain  ({goal})")
+    print(f"  {mem.line()}")
     if bandwidth:
         bound = _bandwidth_bound(model, batches, ids, runs["fast"][0][2], bandwidth)
         summary["bandwidth_bound"] = bound

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_grpo.py                    # CPU-sized defaults
     python benchmarks/bench_grpo.py --hidden-size 896 --layers 24 --steps 20 --max-completion-length 256   # GPU
+    python benchmarks/bench_grpo.py --threads 1 --steps 10 --json grpo.json   # as benchmarks/run_all.py runs it on a CPU
 
 Both sides train the same LoRA on the same prompts with the same GRPOConfig values and seed; the
 plain side is what a user would write by hand with TRL (dataset, reward function, trainer,
@@ -9,6 +10,10 @@ train). The r1cli side is the stage itself (`r1cli.commands.grpo.run`) with its 
 callbacks (progress, metrics and samples files) and checkpoint marks. Time per step is
 transformers' `train_runtime` / steps on each side (the training loop with callbacks, not model
 loading or the final save). Runs alternate (plain, r1cli, ...) and medians are compared.
+
+Peak memory per side (see peakmem.py) covers the whole run of that side, model loading and
+saving included: on CUDA the tensors allocated; on a CPU the process's peak RSS while that side
+ran (each side loads its own model; what the allocator kept from the other side counts too).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--max-completion-length", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's); 1 steadies timings on a shared host")
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
 
@@ -38,6 +44,7 @@ def main() -> None:
     import transformers
     import trl
 
+    from peakmem import PeakMemory
     from r1cli import console, rewards
     from r1cli.commands.grpo import GrpoConfig, run as grpo_run
     from r1cli.device import pick_device, training_precision
@@ -45,6 +52,8 @@ def main() -> None:
     from r1cli.tiny import TinySpec, build
 
     console.quiet = True
+    if args.threads:
+        torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="bench-grpo-"))
     build(work / "model", TinySpec(hidden_size=args.hidden_size, layers=args.layers, heads=max(4, args.hidden_size // 64),
                                    kv_heads=2, intermediate_size=args.hidden_size * 4))
@@ -90,10 +99,13 @@ def main() -> None:
         return stats["train_runtime"] / args.steps
 
     plain(work / "warmup")  # first-run costs (imports, allocator) charged to neither side
+    mem = PeakMemory(device)
     plain_s, ours_s = [], []
     for i in range(args.repeats):
-        plain_s.append(plain(work / f"plain{i}"))
-        ours_s.append(ours(work / f"ours{i}"))
+        with mem.side("plain_trl"):
+            plain_s.append(plain(work / f"plain{i}"))
+        with mem.side("r1cli_grpo"):
+            ours_s.append(ours(work / f"ours{i}"))
     p, o = statistics.median(plain_s), statistics.median(ours_s)
     result = {
         "command": "python benchmarks/bench_grpo.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "json"),
@@ -102,11 +114,13 @@ def main() -> None:
         "settings": vars(args),
         "plain_trl_s_per_step": plain_s, "r1cli_s_per_step": ours_s,
         "ratio_r1cli_over_plain": o / p,
+        "memory": mem.report(),
         "rewards": rewards.names(),
     }
     print(f"plain TRL  : {p * 1000:8.1f} ms/step  (median of {args.repeats}: {', '.join(f'{x * 1000:.1f}' for x in plain_s)})")
     print(f"r1cli grpo : {o * 1000:8.1f} ms/step  (median of {args.repeats}: {', '.join(f'{x * 1000:.1f}' for x in ours_s)})")
     print(f"ratio      : {o / p:.3f}x  (goal <= 1.05x)")
+    print(mem.line())
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)

@@ -2,11 +2,15 @@
 
     python benchmarks/bench_sample.py                      # CPU-sized defaults
     python benchmarks/bench_sample.py --hidden-size 896 --layers 24 --prompts 256 --k 8 --max-new-tokens 512  # GPU
+    python benchmarks/bench_sample.py --threads 1 --repeats 5 --json sample.json   # as benchmarks/run_all.py runs it on a CPU
 
 Both sides generate exactly the same tokens: the same prompts, bucketed and batched the same
 way, with the same per-batch seeds. The raw loop does nothing else; the stage also validates,
 writes and fsyncs records, tracks progress and writes a manifest. Runs alternate
 (raw, stage, raw, stage, ...) and the medians are compared. Goal: stage >= 0.95x raw.
+
+Peak memory per side (see peakmem.py): on CUDA the tensors allocated while that side ran; on a
+CPU the process's peak RSS while that side ran, which includes the model both sides share.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's); 1 steadies timings on a shared host")
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
 
     import torch
     import transformers
 
+    from peakmem import PeakMemory
     from r1cli import artifacts, backends, console, models
     from r1cli.commands.sample import SampleConfig, _tokenize, run as sample_run
     from r1cli.device import pick_device, pick_dtype
@@ -43,6 +49,8 @@ def main() -> None:
     from r1cli.tiny import TinySpec, build
 
     console.quiet = True
+    if args.threads:
+        torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="bench-sample-"))
     build(work / "model", TinySpec(hidden_size=args.hidden_size, layers=args.layers, heads=max(4, args.hidden_size // 64),
                                    kv_heads=2, intermediate_size=args.hidden_size * 4))
@@ -84,10 +92,13 @@ def main() -> None:
         return stats["seconds"], stats["new_tokens"]
 
     raw()  # warm-up (allocator, kernels)
+    mem = PeakMemory(device)
     raw_runs, stage_runs = [], []
     for i in range(args.repeats):
-        raw_runs.append(raw())
-        stage_runs.append(stage(i))
+        with mem.side("raw_generate"):
+            raw_runs.append(raw())
+        with mem.side("r1cli_sample"):
+            stage_runs.append(stage(i))
     raw_s = statistics.median(t for t, _ in raw_runs)
     stage_s = statistics.median(t for t, _ in stage_runs)
     raw_tok, stage_tok = raw_runs[0][1], stage_runs[0][1]
@@ -97,13 +108,18 @@ def main() -> None:
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
         "model": {"hidden_size": args.hidden_size, "layers": args.layers, "parameters": sum(p.numel() for p in model.parameters())},
         "work": {"prompts": args.prompts, "k": args.k, "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size},
-        "raw_generate": {"seconds_median": raw_s, "tokens": raw_tok, "tokens_per_s": raw_tok / raw_s},
-        "r1cli_sample": {"seconds_median": stage_s, "tokens": stage_tok, "tokens_per_s": stage_tok / stage_s},
+        "raw_generate": {"seconds_median": raw_s, "tokens": raw_tok, "tokens_per_s": raw_tok / raw_s,
+                         "seconds": [round(t, 4) for t, _ in raw_runs]},
+        "r1cli_sample": {"seconds_median": stage_s, "tokens": stage_tok, "tokens_per_s": stage_tok / stage_s,
+                         "seconds": [round(t, 4) for t, _ in stage_runs]},
         "ratio_sample_over_raw": (stage_tok / stage_s) / (raw_tok / raw_s),
+        "memory": mem.report(),
     }
     print(f"raw generate : {raw_tok / raw_s:10.1f} tok/s  (median of {args.repeats}, {raw_tok} tokens)")
     print(f"r1cli sample : {stage_tok / stage_s:10.1f} tok/s  (median of {args.repeats}, {stage_tok} tokens)")
     print(f"ratio        : {result['ratio_sample_over_raw']:.3f}x  (goal >= 0.95x)")
+    print(f"runs (s)     : raw {', '.join(f'{t:.2f}' for t, _ in raw_runs)}; sample {', '.join(f'{t:.2f}' for t, _ in stage_runs)}")
+    print(mem.line())
     if raw_tok != stage_tok:
         print(f"note: token counts differ ({raw_tok} vs {stage_tok}); counted as non-pad tokens on the raw side")
     if args.json:
