@@ -92,7 +92,7 @@ def main() -> None:
     }
     print(f"command : {result['command']}")
     print(f"machine : {result['machine']}")
-    print(f"versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()))
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()))
     print(f"settings: {args.prompts} prompts in batches of {args.batch_size} x K={args.k}, {args.max_new_tokens} new tokens, "
           f"temperature {args.temperature}, top-p {args.top_p}, median of {args.repeats} alternating runs")
     bandwidth = _d2d_bandwidth(device) if kind == "cuda" else None

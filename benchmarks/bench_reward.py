@@ -281,7 +281,7 @@ def main() -> None:
           f"   max {1000 * max(latencies):8.1f} ms  (cut-off items counted at the deadline)")
     print(f"            finished    p50 {1000 * percentile(clean_latencies, 50):8.1f} ms   p99 {1000 * percentile(clean_latencies, 99):8.1f} ms"
           f"   mean {1000 * statistics.fmean(clean_latencies):8.1f} ms  (time inside the worker)")
-    print(f"serial    : not run on the mixed set: in-process the pathological items do not finish (hours, or memory)")
+    print("serial    : not run on the mixed set: in-process the pathological items do not finish (hours, or memory)")
     result["mixed"] = {
         "items": len(mixed), "pathological": n_bad, "deadline_s": args.deadline, "seconds": mixed_s,
         "items_per_s": len(mixed) / mixed_s, "cut_off": cut, "workers_replaced": pool.get_pool(args.workers).replaced - before,

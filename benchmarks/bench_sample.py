@@ -67,7 +67,6 @@ def main() -> None:
     ids = [_tokenize(tok, r["prompt"]) for r in records]
     order = sorted(range(len(records)), key=lambda i: len(ids[i]))
     engine = backends.create("plain", lambda: model, tok)
-    params = backends.SamplingParams(cfg.k, cfg.temperature, cfg.top_p, cfg.max_new_tokens)
 
     def raw() -> tuple[float, int]:
         # The same work with nothing around it: pad, seed, generate.
