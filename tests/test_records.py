@@ -54,3 +54,19 @@ def test_good_records(tmp_path):
 )
 def test_completion_text(completion, text):
     assert records.completion_text(completion) == text
+
+
+def test_shipped_examples_match_the_schema():
+    """data/examples documents the record kinds; it must not drift from the schema."""
+    from conftest import REPO
+
+    examples = REPO / "data" / "examples"
+    for name, kind in (("prompts.jsonl", "prompt"), ("samples.jsonl", "sample"), ("scored.jsonl", "scored"),
+                       ("code.jsonl", "prompt")):
+        records.validate(artifacts.read_jsonl(examples / name), kind)
+    from r1cli.commands.sft import to_example
+
+    loaded = artifacts.read_jsonl(examples / "chat.jsonl")
+    assert all(to_example(r, loaded.where(i))["completion"][0]["role"] == "assistant" for i, r in enumerate(loaded.records))
+    scored = artifacts.read_jsonl(examples / "scored.jsonl").records
+    assert [r["rewards"]["accuracy"] for r in scored] == [1.0, 0.0] * 3, "a right and a wrong answer per prompt"
