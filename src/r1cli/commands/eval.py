@@ -215,7 +215,9 @@ def _columns(records: list[dict[str, Any]]) -> dict[str, list[Any]]:
 def _table(runs: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    if not runs:
+    from r1cli import console
+
+    if not runs or console.quiet:
         return
     k = runs[0]["k"]
     cols = ["pass@1", *[c for c in runs[0] if c.startswith("pass@") and c != "pass@1"], f"cons@{k}",
