@@ -82,3 +82,29 @@ def test_pipe_prepare_sample_reward(tmp_path, tiny_model):
     for row in rows:
         assert set(row["rewards"]) == {"accuracy", "format"}
         assert row["reward"] == pytest.approx(row["rewards"]["accuracy"] + 0.5 * row["rewards"]["format"])
+
+
+@pytest.mark.parametrize("command", [
+    ["prepare", "arithmetic", "-n", "3"],
+    ["reward", "{examples}/samples.jsonl", "-r", "accuracy"],
+    ["reject", "{examples}/scored.jsonl"],
+    ["eval", "{examples}/scored.jsonl"],
+])
+def test_output_to_a_pipe_or_device_is_written_in_place(tmp_path, cli, command):
+    """`-o /dev/null` or a named pipe: written as a stream; never replaced by a file, no manifest."""
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    args = [a.format(examples=REPO / "data" / "examples") for a in command]
+    r = cli(*args, "-o", fifo)
+    reader.join(timeout=60)
+    assert r.code == 0, r
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode), "the pipe must still be a pipe"
+    assert received and received[0].strip(), "the data went through the pipe"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"], "no manifest, partial or temp file beside it"

@@ -74,6 +74,25 @@ class Loaded:
         return f"{self.info.path}:{self.lines[index]}"
 
 
+def is_stream(path: str | Path) -> bool:
+    """`-`, or an existing device, pipe or socket (`-o /dev/null`, a named pipe): written as a
+    stream, in place, with no partial file, no lock and no manifest beside it."""
+    if str(path) == STDIO:
+        return True
+    p = Path(path)
+    return p.exists() and not p.is_file() and not p.is_dir()
+
+
+def write_stream(path: str | Path, text: str) -> None:
+    """Write `text` to stdout or to a device/pipe path."""
+    if str(path) == STDIO:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def display_path(path: str | Path) -> str:
     return "<stdin>" if str(path) == STDIO else str(path)
 
@@ -185,6 +204,10 @@ def _fsync_dir(path: Path) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write a small file so that readers see either the old or the new content, never half."""
     path = Path(path)
+    if is_stream(path):
+        # Renaming over /dev/null would replace the device with a file: write in place.
+        write_stream(path, text)
+        return
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with tmp.open("w", encoding="utf-8") as f:
@@ -207,7 +230,7 @@ def _write_error(path: Path, e: OSError) -> RunError:
 
 def check_output_free(path: str | Path, force: bool) -> None:
     """Refuse to overwrite a finished output unless forced (checked before any model loads)."""
-    if str(path) == STDIO:
+    if is_stream(path):
         return
     p = Path(path)
     if p.is_dir():
@@ -245,8 +268,8 @@ def manifest_path(output: str | Path) -> Path:
 
 
 def write_manifest(output: str | Path, manifest: dict[str, Any]) -> Path | None:
-    """Write the manifest beside a file output (nothing for stdout)."""
-    if str(output) == STDIO:
+    """Write the manifest beside a file output (nothing for stdout, devices or pipes)."""
+    if is_stream(output):
         return None
     path = manifest_path(output)
     atomic_write_text(path, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -298,7 +321,7 @@ class JsonlOutput:
 
     def __init__(self, path: str | Path, *, force: bool = False, header: dict[str, Any] | None = None):
         self.path = str(path)
-        self.to_stdout = self.path == STDIO
+        self.to_stdout = is_stream(self.path)  # stdout, or a device or pipe written in place
         self.force = force
         self.header = header
         self.resumed: list[dict[str, Any]] = []
@@ -318,7 +341,7 @@ class JsonlOutput:
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> JsonlOutput:
         if self.to_stdout:
-            self._file = sys.stdout
+            self._file = sys.stdout if self.path == STDIO else open(self.path, "w", encoding="utf-8")  # noqa: SIM115
             return self
         check_output_free(self.final, self.force)
         try:
@@ -393,7 +416,10 @@ class JsonlOutput:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.to_stdout:
             with contextlib.suppress(BrokenPipeError):
-                sys.stdout.flush()
+                if self._file is sys.stdout:
+                    sys.stdout.flush()
+                elif self._file is not None:
+                    self._file.close()
             return
         assert self._file is not None
         # Closing flushes: on a full disk that fails again, after the error already reported.

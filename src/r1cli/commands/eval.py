@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,13 +82,13 @@ def run(inputs: list[str], output: str, cfg: EvalConfig, *, force: bool = False)
             _discard_unsampled(samples_dir)
         raise
     finally:
-        if made and output == artifacts.STDIO:
+        if made and artifacts.is_stream(output):
             shutil.rmtree(samples_dir, ignore_errors=True)  # nothing to resume into without an output file
     _table(runs)
     result = {"runs": runs}
     text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
-    if output == artifacts.STDIO:
-        sys.stdout.write(text)
+    if artifacts.is_stream(output):
+        artifacts.write_stream(output, text)
     else:
         artifacts.write_manifest(output, manifest.finish({"runs": len(runs)}))
         artifacts.atomic_write_text(output, text)
@@ -125,7 +124,7 @@ def _check_best_of(cfg: EvalConfig, sources: list[Any]) -> None:
 
 def _samples_dir(output: str) -> tuple[Path, bool]:
     """The folder for samples drawn here, and whether this run made it."""
-    if output == artifacts.STDIO:
+    if artifacts.is_stream(output):
         return Path(tempfile.mkdtemp(prefix="r1cli-eval-")), True
     folder = Path(output).with_name(Path(output).name + ".samples")
     made = not folder.exists()

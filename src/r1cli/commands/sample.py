@@ -79,7 +79,7 @@ def run(input_path: str, output: str, cfg: SampleConfig, *, force: bool = False)
     backend_name = backends.choose(cfg.backend, device)
     params = backends.SamplingParams(cfg.k, cfg.temperature, cfg.top_p, cfg.max_new_tokens, tuple(cfg.stop))
     manifest = Manifest("sample", cfg.to_dict(), [loaded.info], ref.identity())
-    header = None if output == artifacts.STDIO else {
+    header = None if artifacts.is_stream(output) else {
         "stage": "sample", "model": ref.identity(), "input_sha256": loaded.info.sha256, **cfg.settings()
     }
 
