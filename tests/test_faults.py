@@ -77,12 +77,14 @@ def test_sample_killed_many_times_then_resumed_loses_and_duplicates_nothing(tmp_
     """`sample` SIGKILLed five times at seeded random moments after its partial file grew, then
     run to the end: exactly N x K unique (id, sample_index) pairs, every group whole, and every
     group that was complete at any kill is in the output unchanged."""
-    n, k = 40, 3
+    # Enough work (one prompt per batch, 48 tokens each) that five kills within 0.3 s of a write
+    # cannot use it all up, even on a fast, quiet machine.
+    n, k = 60, 3
     rng = random.Random(6)
     prompts = tmp_path / "p.jsonl"
     assert cli("prepare", "arithmetic", "-n", str(n), "--seed", "3", "-o", prompts).code == 0
     out, partial = tmp_path / "s.jsonl", tmp_path / "s.jsonl.partial"
-    cmd = _sample_cmd(prompts, tiny_model, out, k=k)
+    cmd = _sample_cmd(prompts, tiny_model, out, k=k, n_tokens=48, batch=1)
     finished: dict[str, list[dict]] = {}
     kills = 0
     while kills < 5:
