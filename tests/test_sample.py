@@ -125,7 +125,7 @@ def test_resume_after_sigkill(tmp_path, tiny_model):
     out = tmp_path / "s.jsonl"
     partial = tmp_path / "s.jsonl.partial"
     args = [sys.executable, "-m", "r1cli", "sample", str(prompts), "-m", str(tiny_model), "-k", "3",
-            "--max-new-tokens", "24", "--batch-size", "2", "-o", str(out)]
+            "--max-new-tokens", "48", "--batch-size", "1", "-o", str(out)]  # slow enough to be caught mid-run
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
