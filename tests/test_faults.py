@@ -128,7 +128,7 @@ def test_sigterm_ends_sample_like_ctrl_c_and_the_run_resumes(tmp_path, cli, tiny
     prompts = tmp_path / "p.jsonl"
     assert cli("prepare", "arithmetic", "-n", "40", "--seed", "4", "-o", prompts).code == 0
     out, partial = tmp_path / "s.jsonl", tmp_path / "s.jsonl.partial"
-    cmd = _sample_cmd(prompts, tiny_model, out, k=3)
+    cmd = _sample_cmd(prompts, tiny_model, out, k=3, n_tokens=48, batch=1)  # still running when stopped
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert _wait_for(lambda: len(_lines(partial)) > 1, proc), "the run finished before it could be stopped"
     proc.send_signal(signal.SIGTERM)
@@ -332,11 +332,12 @@ def test_sample_on_a_really_full_disk(tmp_path, cli, tiny_model):
 # -- two runs, one output --------------------------------------------------------------------------
 @pytest.mark.e2e
 def test_second_run_on_the_same_output_fails_fast_while_the_first_completes(tmp_path, cli, tiny_model):
-    n, k = 40, 2
+    # The first run must outlast the second's start-up (imports, tokenizer: seconds).
+    n, k = 150, 2
     prompts = tmp_path / "p.jsonl"
     assert cli("prepare", "arithmetic", "-n", str(n), "--seed", "5", "-o", prompts).code == 0
     out, partial = tmp_path / "s.jsonl", tmp_path / "s.jsonl.partial"
-    cmd = _sample_cmd(prompts, tiny_model, out, k=k, n_tokens=24, batch=1)
+    cmd = _sample_cmd(prompts, tiny_model, out, k=k, n_tokens=48, batch=1)
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         assert _wait_for(lambda: len(_lines(partial)) > 1, first), "the first run ended before writing"
