@@ -23,7 +23,6 @@ import json
 import platform
 import shutil
 import statistics
-import tempfile
 from pathlib import Path
 
 
@@ -45,21 +44,13 @@ def main() -> None:
     import trl
 
     from peakmem import PeakMemory
-    from r1cli import console, rewards
+    from r1cli import rewards
     from r1cli.commands.grpo import GrpoConfig, run as grpo_run
     from r1cli.device import pick_device, training_precision
-    from r1cli.tasks import PromptSource, build_prompts
-    from r1cli.tiny import TinySpec, build
+    from workload import tiny_workload
 
-    console.quiet = True
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    work = Path(tempfile.mkdtemp(prefix="bench-grpo-"))
-    build(work / "model", TinySpec(hidden_size=args.hidden_size, layers=args.layers, heads=max(4, args.hidden_size // 64),
-                                   kv_heads=2, intermediate_size=args.hidden_size * 4))
-    records, _ = build_prompts(PromptSource(task="countdown", n=200, seed=0))
-    prompts = work / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps(r) + "\n" for r in records))
+    wl = tiny_workload("grpo", hidden_size=args.hidden_size, layers=args.layers, n_prompts=200, threads=args.threads)
+    work, prompts, records = wl.work, wl.prompts, wl.records
     cfg = GrpoConfig.build(
         model=str(work / "model"), num_generations=args.num_generations, batch_size=args.batch_size,
         max_completion_length=args.max_completion_length, max_steps=args.steps, save_steps=10_000, learning_rate=1e-4,

@@ -20,7 +20,6 @@ import json
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,21 +41,13 @@ def main() -> None:
     import transformers
 
     from peakmem import PeakMemory
-    from r1cli import artifacts, backends, console, models
+    from r1cli import backends, models
     from r1cli.commands.sample import SampleConfig, _tokenize, run as sample_run
     from r1cli.device import pick_device, pick_dtype
-    from r1cli.tasks import PromptSource, build_prompts
-    from r1cli.tiny import TinySpec, build
+    from workload import tiny_workload
 
-    console.quiet = True
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    work = Path(tempfile.mkdtemp(prefix="bench-sample-"))
-    build(work / "model", TinySpec(hidden_size=args.hidden_size, layers=args.layers, heads=max(4, args.hidden_size // 64),
-                                   kv_heads=2, intermediate_size=args.hidden_size * 4))
-    records, _ = build_prompts(PromptSource(task="countdown", n=args.prompts, seed=0))
-    prompts = work / "prompts.jsonl"
-    prompts.write_text("".join(artifacts.dumps(r) for r in records))
+    wl = tiny_workload("sample", hidden_size=args.hidden_size, layers=args.layers, n_prompts=args.prompts, threads=args.threads)
+    work, prompts, records = wl.work, wl.prompts, wl.records
     cfg = SampleConfig.build(model=str(work / "model"), k=args.k, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, backend="plain")
 
     device = pick_device("auto")
