@@ -86,3 +86,18 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def kill_after_checkpoint(args: list[str], out: Path, step: int, env: dict | None = None) -> None:
+    """Run a training command (`args` without `-o`) writing to `out`, and SIGKILL it as soon as
+    `checkpoint-<step>` has finished saving."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([*args, "-o", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (out / f"checkpoint-{step}" / "r1cli_checkpoint.json").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, "no checkpoint appeared"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()

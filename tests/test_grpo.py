@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, read_jsonl, write_jsonl
+from conftest import kill_after_checkpoint, REPO, read_jsonl, write_jsonl
 
 pytestmark = pytest.mark.e2e
 
@@ -103,13 +101,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, tiny_model, promp
     full = subprocess.run([*args, "-o", str(tmp_path / "full")], env=ENV, capture_output=True, text=True, timeout=600)
     assert full.returncode == 0, full.stderr
     out = tmp_path / "cut"
-    proc = subprocess.Popen([*args, "-o", str(out)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not (out / "checkpoint-4" / "r1cli_checkpoint.json").exists():
-        assert time.monotonic() < deadline and proc.poll() is None, "no checkpoint appeared"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint(args, out, 4, env=ENV)
     assert not (out / "manifest.json").exists()
     # A half-written newer checkpoint must be skipped.
     (out / "checkpoint-8").mkdir(exist_ok=True)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import read_jsonl, write_jsonl
+from conftest import kill_after_checkpoint, read_jsonl, write_jsonl
 from r1cli.commands.sft import to_example
 from r1cli.errors import DataError
 
@@ -143,13 +141,7 @@ def test_sft_resume_after_kill_matches_uninterrupted_run(tmp_path, tiny_model, d
     full = subprocess.run([*args, "-o", str(tmp_path / "full")], capture_output=True, text=True, timeout=600)
     assert full.returncode == 0, full.stderr
     out = tmp_path / "cut"
-    proc = subprocess.Popen([*args, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not (out / "checkpoint-4" / "r1cli_checkpoint.json").exists():
-        assert time.monotonic() < deadline and proc.poll() is None, "no checkpoint appeared"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint(args, out, 4)
     resumed = subprocess.run([*args, "-o", str(out), "--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     a, b = load_file(tmp_path / "full" / "adapter_model.safetensors"), load_file(out / "adapter_model.safetensors")
