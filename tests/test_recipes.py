@@ -49,6 +49,14 @@ def _yamls() -> list[Path]:
     return sorted(p for p in RECIPES.rglob("*.yaml") if LAUNCHER_CONFIGS not in p.parents)
 
 
+def _makefile_text(makefile: Path) -> str:
+    """A recipe's Makefile with the shared files it includes (../common.mk, ../sampled.mk)."""
+    text = makefile.read_text(encoding="utf-8")
+    for name in re.findall(r"^include\s+(\S+)", text, re.M):
+        text += (makefile.parent / name).read_text(encoding="utf-8")
+    return text
+
+
 def _smoke_recipes() -> list[str]:
     """Recipes with a smoke run: their Makefile sets the smoke budget (`SMOKE = ...`) for the
     `smoke` target every recipe gets from recipes/common.mk."""
@@ -178,7 +186,7 @@ def test_yaml_loads_into_its_stage_config(path, tmp_path, monkeypatch):
     _load(path, tmp_path)
     makefile = path.parent / "Makefile"
     if makefile.exists():
-        assert f"-c {path.name}" in makefile.read_text(encoding="utf-8"), f"{path}: not used by {makefile}"
+        assert f"-c {path.name}" in _makefile_text(makefile), f"{path}: not used by {makefile}"
 
 
 def _planned_commands(recipe: Path) -> list[str]:
