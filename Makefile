@@ -1,10 +1,15 @@
 # r1cli: set-up, the default main job and the tests. Each target does its own set-up.
 #
-#   make demo     create .venv, install, run the main job on a tiny model built offline
-#   make test     create .venv, install, run the whole test suite
+#   make demo          create .venv, install, run the main job on a tiny model built offline
+#   make test          create .venv, install, run the whole test suite
+#   make lock-upgrade  try the newest releases of every dependency in a scratch venv, run the
+#                      whole suite there, and only if it passes move constraints.txt (and
+#                      pyproject.toml's upper bounds) to them
 #
-# torch: where there is no NVIDIA GPU the CPU build is installed (torch==2.13.0), so pip
-# never pulls gigabytes of CUDA wheels; with nvidia-smi present, PyPI's CUDA build.
+# Installs are pinned: pip installs with -c constraints.txt, the versions the suite last passed
+# with, so a library released since cannot change what runs. constraints.txt leaves torch out:
+# where there is no NVIDIA GPU the CPU build is installed (torch==2.13.0), so pip never pulls
+# gigabytes of CUDA wheels; with nvidia-smi present, PyPI's CUDA build.
 # Override either way:  make setup TORCH='torch==2.11.0'  [TORCH_INDEX=https://download.pytorch.org/whl/cpu]
 
 SHELL := /bin/bash
@@ -13,17 +18,19 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch>=2.11,torch==2.13.0)
 TORCH_INDEX ?=
+CONSTRAINTS ?= constraints.txt
 PYTEST_ARGS ?=
 DEMO ?= runs/mini-r1
+LOCK_VENV ?= .venv-lock
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test lock-upgrade clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[dev]"
 	touch $@
 
 # pytest exits 5 when it collects no tests: that means the suite went missing, so it fails.
@@ -36,5 +43,18 @@ test: setup
 demo: setup
 	$(MAKE) -C recipes/mini-r1 R1CLI=$(abspath $(BIN)/r1cli) OUT=$(abspath $(DEMO))
 
+# Newest releases (within pyproject's lower bounds), the whole suite, then the new lock.
+lock-upgrade:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q packaging $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
+	$(LOCK_VENV)/bin/python tools/lock.py requirements > $(LOCK_VENV)/requirements.txt
+	$(LOCK_VENV)/bin/python -m pip install -q --upgrade -r $(LOCK_VENV)/requirements.txt
+	$(LOCK_VENV)/bin/python -m pip install -q --no-deps -e .
+	$(LOCK_VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(LOCK_VENV)/bin/python tools/lock.py write $(LOCK_VENV)
+	rm -rf $(LOCK_VENV)
+	@echo "lock-upgrade: the suite passed; review and commit constraints.txt and pyproject.toml (make setup reinstalls .venv from them)"
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) runs .pytest_cache

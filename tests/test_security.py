@@ -101,7 +101,7 @@ def test_training_stages_hand_trl_safe_model_kwargs(tmp_path, cli, tiny_model, m
 
     if stage == "grpo":
         config_class, _ = trl_compat.grpo_classes()
-        monkeypatch.setattr("r1cli.commands.grpo._classes", lambda: (config_class, fake_trainer))
+        monkeypatch.setattr(trl_compat, "grpo_classes", lambda: (config_class, fake_trainer))
         write_jsonl(tmp_path / "data.jsonl", PROMPTS)
         extra = ["-G", "2", "--batch-size", "2", "-r", "format"]
     else:

@@ -101,13 +101,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors (or set R1CLI_DEBUG=1).")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors, and the libraries' own warnings and logs (or set R1CLI_DEBUG=1).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
 ) -> None:
     global _debug
     _debug = _debug or debug
     console.quiet = quiet
+    console.silence_libraries(_debug)
 
 
 def _default(cls: Any, name: str) -> str:

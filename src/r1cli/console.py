@@ -16,6 +16,40 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys
 quiet = False
 
 
+# The libraries' loggers that would otherwise write their own lines on stderr.
+_LIBRARY_LOGGERS = ("transformers", "datasets", "huggingface_hub", "accelerate", "peft", "trl", "math_verify",
+                    "latex2sympy2_extended", "torch", "matplotlib")
+_VERBOSITY_VARIABLES = ("TRANSFORMERS_VERBOSITY", "DATASETS_VERBOSITY", "HF_HUB_VERBOSITY")
+
+
+def silence_libraries(debug: bool) -> None:
+    """Keep r1cli's stderr contract whatever a dependency prints: one `error:` line for a failure,
+    r1cli's own `warning:` lines, progress. Library warnings (a deprecation inside transformers,
+    a TRL notice) and library log lines are for the library's authors, not for r1cli's users:
+    hidden unless --debug, where they show as the library wrote them. r1cli itself never uses
+    the `warnings` module for what a user must act on; that goes through `warn` below.
+
+    Called before any library is imported (stages import them lazily). The verbosity variables
+    also reach worker processes; the log levels cover a library imported already (tests)."""
+    import logging
+    import os
+    import warnings
+
+    if debug:
+        return
+    for name in _VERBOSITY_VARIABLES:
+        os.environ.setdefault(name, "error")
+    for name in _LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    # Every warning that passes the filters is shown through `showwarning`; libraries change the
+    # filters at import (transformers, TRL), but not this.
+    warnings.showwarning = _hidden_warning
+
+
+def _hidden_warning(*args: object, **kwargs: object) -> None:
+    pass
+
+
 def info(message: str) -> None:
     if not quiet:
         stderr.print(message, markup=False)

@@ -91,8 +91,6 @@ _REQUIRED = {
     "scored": PROMPT_FIELDS + SAMPLE_FIELDS + SCORED_FIELDS,
 }
 
-KINDS = tuple(_REQUIRED)
-
 
 def _type_of(v: Any) -> str:
     return "null" if v is None else type(v).__name__

@@ -54,10 +54,6 @@ class Template:
             if "{question}" not in self.text and "{prompt}" not in self.text:
                 raise R1Error(f"--template {spec}: the template has no {{question}} placeholder for the question")
 
-    @property
-    def is_chat(self) -> bool:
-        return self.spec == "chat"
-
     def apply(self, question: str, fields: dict[str, Any] | None = None) -> str | list[dict[str, str]]:
         if self.spec == "chat":
             messages = [{"role": "system", "content": self.system}] if self.system else []
@@ -67,9 +63,3 @@ class Template:
         assert self.text is not None
         # `{prompt}` is the R1-Zero template's name for the question; files may use either.
         return _fill(self.text, {**(fields or {}), "question": question, "prompt": question})
-
-    def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"template": self.spec}
-        if self.system:
-            out["system"] = self.system
-        return out

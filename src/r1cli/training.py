@@ -371,20 +371,11 @@ def _finite(row: dict[str, Any]) -> dict[str, Any]:
     return {k: clean(v) for k, v in row.items()}
 
 
-def _quiet_library_deprecations() -> None:
-    """transformers deprecated a name TRL still calls on every step; the warning is for TRL's
-    authors, not for r1cli's users."""
-    import warnings
-
-    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
-
-
 def attach(trainer: Any, callback: Any) -> None:
     """r1cli's reporting instead of transformers' (right after the trainer is built, before
     anything that logs: an evaluation logs too)."""
     from r1cli import trl_compat
 
-    _quiet_library_deprecations()
     trl_compat.quiet_trainer_output(trainer)
     callback.trainer = trainer
     trainer.add_callback(callback)

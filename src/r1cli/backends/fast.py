@@ -5,7 +5,7 @@
     python benchmarks/bench_fast.py          # plain vs fast tokens/s, side by side
 
 It runs the model's own transformers modules (any decoder whose attention layers call
-`past_key_values.update`, which is all the Llama/Qwen/Mistral-style models), so LoRA-merged
+the cache's `update`, which is all the Llama/Qwen/Mistral-style models), so LoRA-merged
 checkpoints and new architectures work unchanged; what it replaces is `generate`'s loop:
 
 1. **Bucketing.** Prompts are sorted by length and prefilled in buckets of similar length, so
@@ -175,7 +175,7 @@ class FastBackend(PlainBackend):
             mask = causal & (real[:, None, :] | torch.eye(w, dtype=torch.bool, device=self.device))
             cache.prefill_into(start * k, stop * k, width - w, k)
             out = self.model(input_ids=ids, attention_mask=cache.mask_arg(mask[:, None]), position_ids=positions,
-                             past_key_values=cache, use_cache=True, logits_to_keep=1)
+                             use_cache=True, logits_to_keep=1, **{cache.cache_kwarg: cache})
             last.append(out.logits[:, -1])
         cache.prefill_done()
         return torch.cat(last).repeat_interleave(k, dim=0)
@@ -302,6 +302,7 @@ class _Cache:
         self.keys: dict[int, Any] = {}
         self.values: dict[int, Any] = {}
         self.eager_attention = model.config._attn_implementation == "eager"
+        self.cache_kwarg = cache_keyword(model)
         self.mask = torch.zeros((rows, 1, 1, slots), dtype=torch.bool, device=self.device)
         self.filled = 0  # slots [0, filled) are in use
         self.prefill: tuple[int, int, int, int] | None = None
@@ -374,8 +375,8 @@ class _Cache:
             self.filled = self.width + step + 1
             self.mask[:, :, :, self.filled - 1] = True
             out = self.model(input_ids=tokens[:, None], position_ids=(self.lengths + step)[:, None],
-                             attention_mask=self.mask_arg(self.mask[:, :, :, : self.filled]), past_key_values=self,
-                             use_cache=True)
+                             attention_mask=self.mask_arg(self.mask[:, :, :, : self.filled]), use_cache=True,
+                             **{self.cache_kwarg: self})
             return out.logits[:, -1]
         self.filled = self.width + step + 1
         self.ids.copy_(tokens[:, None])
@@ -393,8 +394,8 @@ class _Cache:
     def _forward(self) -> Any:
         # A graph replays this: it reads its inputs from the fixed tensors only.
         self.mask.index_fill_(3, self.slot, True)
-        out = self.model(input_ids=self.ids, position_ids=self.positions, past_key_values=self, use_cache=True,
-                         attention_mask=self.mask_arg(self.mask[:, :, :, : self.span]))
+        out = self.model(input_ids=self.ids, position_ids=self.positions, use_cache=True,
+                         attention_mask=self.mask_arg(self.mask[:, :, :, : self.span]), **{self.cache_kwarg: self})
         return out.logits
 
     def _capture(self) -> None:
@@ -515,6 +516,16 @@ def _buckets(lengths: list[int]) -> list[tuple[int, int]]:
             runs.append((start, i))
             start = i
     return runs
+
+
+def cache_keyword(model: Any) -> str:
+    """The keyword a model's forward takes its KV cache by: transformers 5.24 renamed
+    `past_key_values` to `cache` (the old name warns, and goes in 5.40); older releases know
+    only `past_key_values`."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 def _round_up(n: int, multiple: int) -> int:

@@ -98,7 +98,7 @@ def load_prompts(input_path: str | None, prompts: dict[str, Any]) -> tuple[list[
 
 def run(input_path: str | None, output: str, cfg: GrpoConfig, *, flags: list[str] | None = None, config_file: str | None = None,
         force: bool = False, resume: bool = False) -> dict[str, Any]:
-    from r1cli import models, training
+    from r1cli import models, training, trl_compat
     from r1cli.commands.reward import check_columns, choose_specs
     from r1cli.device import pick_device
 
@@ -118,7 +118,7 @@ def run(input_path: str | None, output: str, cfg: GrpoConfig, *, flags: list[str
     folder = RunFolder(output, force=force, resume=resume, identity=identity)
     folder.check()
 
-    GRPOConfig, GRPOTrainer = _classes()
+    GRPOConfig, GRPOTrainer = trl_compat.grpo_classes()
     args = cfg.trl_config(GRPOConfig, folder.path, device, reward_weights=[r.spec.weight for r in rewards],
                           log_completions=False, **cfg.grpo_args())
     dataset = _dataset(records)
@@ -140,12 +140,6 @@ def run(input_path: str | None, output: str, cfg: GrpoConfig, *, flags: list[str
         info(f"grpo: {stats['steps']} steps, reward {stats['first'].get('reward', float('nan')):.3f} -> "
              f"{last.get('reward', float('nan')):.3f} -> {output}")
     return stats
-
-
-def _classes() -> tuple[type, type]:
-    from r1cli import trl_compat
-
-    return trl_compat.grpo_classes()
 
 
 def _dataset(records: list[dict[str, Any]]) -> Any:
