@@ -42,7 +42,7 @@ def test_builtins_are_registered_with_one_line_descriptions():
 def test_parameters():
     assert parameters(lookup("math")) == {"timeout": 5.0}
     assert parameters(lookup("numeric")) == {}
-    assert parameters(lookup("countdown")) == {"format_score": 0.1}
+    assert parameters(lookup("countdown")) == {"format_score": 0.1, "rule": "strict"}
     assert parameters(lookup("language")) == {"target_language": "en"}
     assert parameters(lookup("overlong")) == {"max_length": 1024, "cache": 256}
     assert parameters(lookup("repetition")) == {"ngram": 3, "max_penalty": -1.0}

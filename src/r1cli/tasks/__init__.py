@@ -90,7 +90,7 @@ TASKS: dict[str, Task] = {
         Task(
             "countdown",
             "TinyZero's Countdown: reach the target with each given number once (generated)",
-            accuracy=RewardSpec("countdown", 1.0, {"format_score": 0.0}),
+            accuracy=RewardSpec("countdown", 1.0, {"format_score": 0.0, "rule": "strict"}),
             rewards=(RewardSpec("countdown", 1.0),),
             answer_kind="countdown",
             generate=generated.countdown,
