@@ -10,11 +10,13 @@ Check what works on this machine, run a program by hand, or use it from Python:
     results = run_python("print(int(input()) * 2)", [Case(stdin="21\\n")], limits=Limits(timeout=2))
 
 Each call to `run_python` starts one fresh, short-lived sandbox: a trusted harness (a small Python
-script, `_HARNESS` below) reads the program and the test inputs on stdin, compiles the program once
-and forks one child per test case, with that case's stdin fed then closed, stdout and stderr read
-under a cap, a per-case wall-clock timeout, and resource limits. Expected outputs never enter the
-sandbox: the harness streams raw results (output, exit status, returned value) back as JSON lines
-and the caller judges them, so a program cannot read the answers it is checked against.
+script, r1cli/sandbox_harness.py) reads the program and the test inputs on stdin, compiles the
+program once and forks one child per test case, with that case's stdin fed then closed, stdout and
+stderr read under a cap, a per-case wall-clock timeout, and resource limits. Expected outputs never
+enter the sandbox: the harness streams raw results (output, exit status, returned value) back as
+JSON lines and the caller judges them, so a program cannot read the answers it is checked against.
+The harness shields itself from the program (same uid: not dumpable, signals ignored), and its
+replies are parsed with bounded size and depth all the same.
 
 Tiers (`isolation=`), probed once per process, each really tried before use:
     bwrap    bubblewrap: no network, read-only /usr, nothing of $HOME or the project, private
@@ -28,6 +30,7 @@ Tiers (`isolation=`), probed once per process, each really tried before use:
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -41,6 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from r1cli.errors import R1Error
@@ -61,6 +65,7 @@ ENV = {  # the whole environment a program sees: no tokens, no proxies, no user 
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
+VALUE_DEPTH = 100  # deepest JSON a function-call case may return (deeper is not accepted as a value)
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `sudo dnf install bubblewrap`)"
 
 
@@ -125,8 +130,8 @@ class CaseResult:
 
     @property
     def value(self) -> Any:
-        """The returned value, decoded from JSON (call mode)."""
-        return None if self.returned is None else json.loads(self.returned)
+        """The returned value, decoded from JSON (call mode); ValueError if nested deeper than VALUE_DEPTH."""
+        return None if self.returned is None else loads_bounded(self.returned, max_depth=VALUE_DEPTH)
 
 
 @dataclass(frozen=True)
@@ -218,6 +223,30 @@ def describe(isolation: str = "auto", python: str = "") -> str:
     tier = probe(isolation, python)
     tool = f", {tier.tool}" if tier.tool else ""
     return f"{tier.name}: {tier.description} ({tier.python} {tier.python_version}{tool})"
+
+
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+_NESTING = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def loads_bounded(text: str | bytes, *, max_depth: int, max_len: int | None = None) -> Any:
+    """json.loads for text a sandboxed program may have shaped. ValueError when it is longer than
+    `max_len`, not UTF-8, not JSON, or nested deeper than `max_depth`.
+
+    The depth is counted first, on the brackets outside strings: json.loads recurses once per
+    level, so a value nested 200,000 deep raises RecursionError instead of ValueError.
+    """
+    if max_len is not None and len(text) > max_len:
+        raise ValueError(f"longer than {max_len}")
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    # Without escaped backslashes and escaped quotes, every quote left opens or closes a string, so
+    # every other piece between quotes is outside strings. Where this misreads invalid JSON (a
+    # backslash outside a string), json.loads fails at that point, before any deeper bracket.
+    plain = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(plain.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
+    if max(itertools.accumulate(map(_NESTING.__getitem__, brackets)), default=0) > max_depth:
+        raise ValueError(f"nested deeper than {max_depth}")
+    return json.loads(text if isinstance(text, str) else text.decode("utf-8"))  # UnicodeDecodeError is a ValueError
 
 
 def find_python(python: str = "") -> str:
@@ -324,6 +353,10 @@ def _version(argv: list[str], whole: bool = False) -> str:
 # Running one sandbox (the parent side)
 
 
+# The harness's source: handed to the sandbox's interpreter as text, since r1cli is not importable there.
+_HARNESS = Path(__file__).with_name("sandbox_harness.py").read_text(encoding="utf-8")
+
+
 def _command(tier: Tier, limits: Limits) -> list[str]:
     harness = [tier.python, "-I", "-B", "-c", _HARNESS]
     if tier.name == "limits":
@@ -331,8 +364,8 @@ def _command(tier: Tier, limits: Limits) -> list[str]:
     if tier.name == "unshare":
         return [shutil.which("unshare") or "unshare", "--user", "--net", "--pid", "--ipc", "--uts", "--fork",
                 "--kill-child", *harness]
-    # --as-pid-1: the harness is the namespace's init, so the program cannot signal it (the kernel
-    # drops signals to init from inside its namespace), and bwrap leaves no reaper behind.
+    # --as-pid-1: the harness is the namespace's init, so the kernel drops the program's SIGKILL and
+    # SIGSTOP to it (it ignores the other signals itself), and bwrap leaves no reaper behind.
     argv = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--unshare-user", "--as-pid-1"]
     if "--disable-userns" in tier.options:
         argv.append("--disable-userns")  # no nested namespaces: less kernel surface
@@ -431,14 +464,15 @@ def _exchange(proc: subprocess.Popen, payload: bytes, cases: list[Case], limits:
     assert proc.stdin and proc.stdout and proc.stderr
     n = len(cases)
     results: list[CaseResult | None] = [None] * n
-    started = time.monotonic()
-    deadline = started + STARTUP_S
+    received = 0  # results arrive in case order
+    deadline = time.monotonic() + STARTUP_S
     ready = False
     ended = "eof"  # why reading stopped: done | eof | deadline | stopped | garbled
     out_buf = bytearray()
     err_buf = bytearray()
-    # The harness is trusted, but cap what it can make us hold anyway.
-    out_cap = n * (8 * limits.max_output_bytes + (1 << 16)) + (1 << 16)
+    # The harness is trusted, but a reply is checked anyway before it is used: one line is at most
+    # a case's output, JSON-escaped (6 bytes a byte at worst), plus a little.
+    line_cap = 8 * limits.max_output_bytes + (1 << 16)
     sel = selectors.DefaultSelector()
     os.set_blocking(proc.stdin.fileno(), False)
     sel.register(proc.stdin, selectors.EVENT_WRITE)
@@ -474,31 +508,33 @@ def _exchange(proc: subprocess.Popen, payload: bytes, cases: list[Case], limits:
                     del err_buf[: max(0, len(err_buf) - 8192)]
                     continue
                 out_buf += data
-                if len(out_buf) > out_cap:
-                    ended = "garbled"
-                    readers = 0
-                    break
-                while b"\n" in out_buf:
+                while readers and b"\n" in out_buf:
                     line, _, rest = bytes(out_buf).partition(b"\n")
                     out_buf[:] = rest
                     try:
-                        msg = json.loads(line)
+                        msg = loads_bounded(line, max_depth=1, max_len=line_cap)  # every reply is one flat object
+                        if not isinstance(msg, dict):
+                            raise ValueError("not an object")
+                        if not ready:  # the greeting comes first, once
+                            if "ready" not in msg:
+                                raise ValueError("no greeting")
+                            ready = True
+                            deadline = time.monotonic() + n * (limits.timeout + CASE_SLACK_S) + 1.0
+                            continue
+                        if msg.get("done") is True:
+                            ended, readers = "done", 0
+                            continue
+                        if received == n:
+                            raise ValueError("more results than cases")
+                        result = results[received] = _case_result(msg, received)
                     except ValueError:
                         ended, readers = "garbled", 0
-                        break
-                    if "ready" in msg:
-                        ready = True
-                        deadline = time.monotonic() + n * (limits.timeout + CASE_SLACK_S) + 1.0
-                    elif "i" in msg and 0 <= msg["i"] < n and ready:
-                        i = msg["i"]
-                        results[i] = CaseResult(msg["status"], msg.get("stdout", ""), msg.get("stderr", ""),
-                                                msg.get("exit"), msg.get("value"), msg.get("time", 0.0))
-                        if keep_going is not None and not keep_going(i, results[i]):
-                            ended, readers = "stopped", 0
-                            break
-                    elif msg.get("done"):
-                        ended, readers = "done", 0
-                        break
+                        continue
+                    received += 1
+                    if keep_going is not None and not keep_going(received - 1, result):
+                        ended, readers = "stopped", 0
+                if readers and len(out_buf) > line_cap:
+                    ended, readers = "garbled", 0
                 if not readers:
                     break
     finally:
@@ -506,7 +542,8 @@ def _exchange(proc: subprocess.Popen, payload: bytes, cases: list[Case], limits:
     if not ready:
         _stop(proc)
         why = err_buf.decode("utf-8", "replace").strip().splitlines()
-        detail = why[-1] if why else ("it did not start in time" if ended == "deadline" else f"exit status {proc.returncode}")
+        detail = why[-1] if why else {"deadline": "it did not start in time", "garbled": "it sent garbled results"}.get(
+            ended, f"exit status {proc.returncode}")
         raise SandboxError(detail)
     fill = {"done": ("runtime_error", "the test harness sent no result"),
             "deadline": ("timeout", "the run's overall deadline passed"),
@@ -514,6 +551,16 @@ def _exchange(proc: subprocess.Popen, payload: bytes, cases: list[Case], limits:
             "eof": ("runtime_error", "the test harness was killed (by the program?)"),
             "garbled": ("runtime_error", "the test harness sent garbled results")}[ended]
     return [r if r is not None else CaseResult(fill[0], stderr=fill[1]) for r in results], ended == "done"
+
+
+def _case_result(msg: dict[str, Any], i: int) -> CaseResult:
+    """Case i's result from the harness's reply, checked field by field (ValueError if anything is off)."""
+    fields = {"stdout": (str, ""), "stderr": (str, ""), "exit": ((int, type(None)), None),
+              "value": ((str, type(None)), None), "time": ((int, float), 0.0)}
+    got = {k: msg.get(k, default) for k, (_, default) in fields.items()}
+    if msg.get("i") != i or msg.get("status") not in CASE_STATUSES or not all(isinstance(got[k], t) for k, (t, _) in fields.items()):
+        raise ValueError(f"malformed result for case {i}")
+    return CaseResult(msg["status"], got["stdout"], got["stderr"], got["exit"], got["value"], float(got["time"]))
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -540,360 +587,6 @@ def _stop(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
-
-
-# ---------------------------------------------------------------------------------------------
-# The harness: runs inside the sandbox with the sandbox's python (3.6+, standard library only).
-# It never sees expected outputs. Messages go to a private copy of its stdout, which the
-# program's processes close right after fork.
-
-_HARNESS = r'''
-import json, math, os, resource, select, signal, sys, time, traceback
-
-out = None
-current = [0]
-
-def send(msg):
-    data = (json.dumps(msg, ensure_ascii=False) + "\n").encode("utf-8", "replace")
-    while data:
-        data = data[os.write(out, data):]
-
-def limit(which, value):
-    soft, hard = resource.getrlimit(which)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(which, (value, value))
-
-def prctl(option, value):
-    import ctypes
-    if ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(%d) failed" % option)
-
-def pdeathsig():
-    # Without a pid namespace nothing else ends a process when its parent dies.
-    prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-def children():
-    me = os.getpid()
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == me:
-                found.append(int(entry))
-    return found
-
-def on_term(signum, frame):
-    # r1cli is stopping us: take the running case's processes along.
-    try:
-        if current[0]:
-            os.killpg(current[0], signal.SIGKILL)
-        for pid in children():
-            os.kill(pid, signal.SIGKILL)
-    except OSError:
-        pass
-    os._exit(1)
-
-def exit_code(status):
-    if os.WIFSIGNALED(status):
-        return -os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
-
-def find(mod, name):
-    obj = mod
-    parts = name.split(".")
-    if not hasattr(mod, parts[0]) and hasattr(mod, "Solution"):
-        obj = mod.Solution()  # LeetCode style: a method of class Solution
-    for n, part in enumerate(parts):
-        obj = getattr(obj, part)
-        if isinstance(obj, type) and n < len(parts) - 1:
-            obj = obj()
-    return obj
-
-def child(code, case, lim, fds, pidns):
-    in_r, o_w, e_w, v_w = fds
-    os.setpgid(0, 0)
-    for sig in (signal.SIGTERM, signal.SIGCHLD):
-        signal.signal(sig, signal.SIG_DFL)
-    if not pidns:
-        pdeathsig()
-    os.dup2(in_r, 0)
-    os.dup2(o_w, 1)
-    os.dup2(e_w, 2)
-    for fd in (in_r, o_w, e_w):
-        if fd > 2:
-            os.close(fd)
-    cpu = int(math.ceil(lim["timeout"])) + 1  # a backstop: the wall-clock timeout normally comes first
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    sys.stdin = sys.__stdin__ = open(0, "r", encoding="utf-8", closefd=False)
-    sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", closefd=False)
-    sys.stderr = sys.__stderr__ = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
-    sys.argv = ["solution.py"]
-    import types
-    call = case.get("call")
-    mod = types.ModuleType("__main__" if call is None else "solution")
-    mod.__file__ = "solution.py"
-    sys.modules[mod.__name__] = mod
-    status = 0
-    def report(msg):
-        data = json.dumps(msg).encode()
-        while data:
-            data = data[os.write(v_w, data):]
-    try:
-        exec(code, mod.__dict__)
-        if call is not None:
-            value = find(mod, call)(*case.get("args", []))
-            try:
-                report({"value": json.dumps(value)})
-            except (TypeError, ValueError) as e:
-                report({"value_error": "%s: %s" % (type(e).__name__, e)})
-        threading = sys.modules.get("threading")
-        if threading is not None:  # like a normal exit: wait for non-daemon threads
-            for t in threading.enumerate():
-                if t is not threading.main_thread() and not t.daemon:
-                    t.join()
-        import atexit
-        atexit._run_exitfuncs()
-    except SystemExit as e:
-        if e.code is None:
-            status = 0
-        elif isinstance(e.code, int):
-            status = e.code & 0xFF
-        else:
-            status = 1
-            try:
-                print(e.code, file=sys.stderr)
-            except BaseException:
-                pass
-    except MemoryError:
-        status = 1
-        try:
-            report({"error": "MemoryError"})
-            sys.stderr.write("MemoryError\n")
-        except BaseException:
-            pass
-    except BaseException:
-        status = 1
-        try:
-            etype, e, tb = sys.exc_info()
-            if tb is not None and tb.tb_next is not None:
-                tb = tb.tb_next  # hide the harness's own frame
-            traceback.print_exception(etype, e, tb)
-        except BaseException:
-            pass
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:
-            status = status or 1
-    os._exit(status)
-
-def kill_rest(pid, pidns):
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
-    if pidns:
-        try:
-            os.kill(-1, signal.SIGKILL)  # everything in the namespace but init and us: escaped processes too
-        except OSError:
-            pass
-    else:
-        for child_pid in children():  # orphans that left the group were handed to us (subreaper)
-            try:
-                os.kill(child_pid, signal.SIGKILL)
-            except OSError:
-                pass
-
-def reap():
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-def clean(pidns):
-    # Wait until no other process is left in the namespace (dead ones are reaped by its init, or by
-    # us when we are pid 1), so the next case starts clean and within its process limit.
-    # Without a namespace we are a child subreaper instead: every orphaned descendant, even one
-    # that moved to its own session, becomes our child, so kill our children until none is left.
-    end = time.monotonic() + 1.0
-    while time.monotonic() < end:
-        if pidns:
-            try:
-                os.kill(-1, signal.SIGKILL)
-            except ProcessLookupError:
-                return
-            except OSError:
-                pass
-        else:
-            try:
-                os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            for pid in children():
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        reap()
-        time.sleep(0.001)
-
-def run_case(code, case, lim, pidns):
-    cap = lim["output"]
-    stdin = case.get("stdin", "").encode("utf-8")
-    in_r, in_w = os.pipe()
-    o_r, o_w = os.pipe()
-    e_r, e_w = os.pipe()
-    v_r, v_w = os.pipe()
-    start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            for fd in (out, in_w, o_r, e_r, v_r):
-                os.close(fd)
-            child(code, case, lim, (in_r, o_w, e_w, v_w), pidns)
-        finally:
-            os._exit(70)
-    current[0] = pid
-    try:
-        os.setpgid(pid, pid)  # also done by the child; whichever runs first wins the race
-    except OSError:
-        pass
-    for fd in (in_r, o_w, e_w, v_w):
-        os.close(fd)
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        pidfd = None
-    os.set_blocking(in_w, False)
-    pending = stdin
-    if not pending:
-        os.close(in_w)
-        in_w = None
-    bufs = {o_r: bytearray(), e_r: bytearray(), v_r: bytearray()}
-    open_fds = set(bufs)
-    total = 0
-    exited = None
-    timed_out = over = False
-    deadline = start + lim["timeout"]
-    while open_fds or exited is None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            break
-        rlist = list(open_fds)
-        if exited is None and pidfd is not None:
-            rlist.append(pidfd)
-        tick = left if (pidfd is not None or exited is not None) else min(left, 0.01)
-        r, w, _ = select.select(rlist, [in_w] if in_w is not None else [], [], tick)
-        if w:
-            try:
-                pending = pending[os.write(in_w, pending[:65536]):]
-            except BlockingIOError:
-                pass
-            except OSError:  # the program closed its stdin
-                pending = b""
-            if not pending:
-                os.close(in_w)
-                in_w = None
-        for fd in r:
-            if fd == pidfd:
-                continue
-            data = os.read(fd, 65536)
-            if not data:
-                open_fds.discard(fd)
-                continue
-            total += len(data)
-            if total > cap:
-                over = True
-                break
-            bufs[fd] += data
-        if over:
-            break
-        if exited is None:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                exited = status
-                kill_rest(pid, pidns)  # leftover processes would hold the pipes open
-    kill_rest(pid, pidns)
-    if exited is None:
-        exited = os.waitpid(pid, 0)[1]
-    current[0] = 0
-    clean(pidns)
-    seconds = time.monotonic() - start
-    for fd in [in_w, pidfd] + list(bufs):
-        if fd is not None:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-    info = {}
-    try:
-        info = json.loads(bytes(bufs[v_r]).decode("utf-8"))
-    except ValueError:
-        pass
-    code_ = exit_code(exited)
-    if over:
-        status = "output_limit"
-    elif timed_out or code_ == -signal.SIGXCPU:
-        status = "timeout"
-    elif info.get("error") == "MemoryError":
-        status = "memory"
-    elif code_ != 0:
-        status = "runtime_error"
-    else:
-        status = "ok"
-    err = bytes(bufs[e_r][-4096:]).decode("utf-8", "replace")
-    if info.get("value_error"):
-        err += "\nreturn value is not JSON: " + info["value_error"]
-    return {"status": status, "stdout": bytes(bufs[o_r]).decode("utf-8", "replace"), "stderr": err,
-            "exit": None if timed_out or over else code_, "value": info.get("value"), "time": round(seconds, 4)}
-
-def main():
-    global out
-    job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-    out = os.dup(1)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
-    lim = job["limits"]
-    # Only as init of our own pid namespace may we kill(-1): without one it would hit every
-    # process of this user. As init, signals from the program cannot reach us either.
-    pidns = bool(job["pidns"]) and os.getpid() == 1
-    if not pidns:
-        pdeathsig()
-        prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
-        signal.signal(signal.SIGTERM, on_term)
-    limit(resource.RLIMIT_CORE, 0)
-    limit(resource.RLIMIT_AS, lim["memory"])
-    limit(resource.RLIMIT_FSIZE, lim["fsize"])
-    limit(resource.RLIMIT_NOFILE, lim["nofile"])
-    limit(resource.RLIMIT_NPROC, lim["nproc"])
-    try:
-        code = compile(job["code"], "solution.py", "exec")
-        error = None
-    except Exception as e:
-        code = None
-        error = "".join(traceback.format_exception_only(type(e), e))
-    send({"ready": sys.version.split()[0]})
-    for i, case in enumerate(job["cases"]):
-        if code is None:
-            result = {"status": "runtime_error", "stderr": error, "exit": 1, "time": 0.0}
-        else:
-            result = run_case(code, case, lim, pidns)
-        result["i"] = i
-        send(result)
-    send({"done": True})
-
-main()
-'''
 
 
 # ---------------------------------------------------------------------------------------------

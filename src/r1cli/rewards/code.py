@@ -28,8 +28,8 @@ from r1cli.rewards import register
 from r1cli.rewards.tags import answer_span
 
 # A completion's status, in the order a failing test is reported (the first failing test decides).
-STATUSES = ("passed", "wrong", "runtime_error", "timeout", "memory", "output_limit", "sandbox_error", "no_code",
-            "no_tests", "bad_tests")
+STATUSES = ("passed", "wrong", "runtime_error", "timeout", "memory", "output_limit", "sandbox_error",
+            "internal_error", "no_code", "no_tests", "bad_tests")
 MODES = ("fraction", "all")
 PYTHON_TAGS = {"python", "python3", "py", "py3"}
 
@@ -156,7 +156,7 @@ def _judge_case(result: sandbox.CaseResult, expected: Any, call: bool) -> str:
         if result.returned is None:
             return "runtime_error" if "return value is not JSON" not in result.stderr else "wrong"
         try:
-            value = json.loads(result.returned)
+            value = result.value  # bounded: the program chose this text, maybe nested 200,000 deep
         except ValueError:
             return "wrong"
         return "passed" if json_equal(value, expected) else "wrong"
@@ -165,7 +165,27 @@ def _judge_case(result: sandbox.CaseResult, expected: Any, call: bool) -> str:
 
 def check(program: str, tests: Suite, *, mode: str = "fraction", limits: sandbox.Limits | None = None,
           isolation: str = "auto", python: str = "") -> Verdict:
-    """Run one program on its tests and judge it (the code reward for a single completion)."""
+    """Run one program on its tests and judge it (the code reward for a single completion).
+
+    Never raises for one completion's sake: a sandbox that fails to start gives `sandbox_error`,
+    anything else unexpected `internal_error` (both not judged, score None) with a warning, so one
+    completion cannot stop a reward run or a training run. Configuration errors (R1Error) still raise.
+    """
+    try:
+        return _check(program, tests, mode, limits, isolation, python)
+    except R1Error:
+        raise
+    except sandbox.SandboxError as e:
+        return Verdict(None, "sandbox_error", detail=str(e))
+    except Exception as e:  # a bug of ours, not the program's doing: its replies are checked before use
+        from r1cli import console
+
+        detail = f"{type(e).__name__}: {e}"[:500]
+        console.warn(f"reward 'code': one completion could not be judged ({detail}); it scores None")
+        return Verdict(None, "internal_error", detail=detail)
+
+
+def _check(program: str, tests: Suite, mode: str, limits: sandbox.Limits | None, isolation: str, python: str) -> Verdict:
     call = tests.fn_name is not None
     statuses: list[str] = []
 
@@ -173,10 +193,7 @@ def check(program: str, tests: Suite, *, mode: str = "fraction", limits: sandbox
         statuses.append(_judge_case(result, tests.expected[i], call))
         return mode != "all" or statuses[-1] == "passed"  # all-or-nothing: the first failure decides
 
-    try:
-        results = sandbox.run_python(program, tests.cases, limits=limits, isolation=isolation, python=python, keep_going=keep_going)
-    except sandbox.SandboxError as e:
-        return Verdict(None, "sandbox_error", detail=str(e))
+    results = sandbox.run_python(program, tests.cases, limits=limits, isolation=isolation, python=python, keep_going=keep_going)
     judged = [_judge_case(r, tests.expected[i], call) if i >= len(statuses) else statuses[i] for i, r in enumerate(results)]
     passed = judged.count("passed")
     failures = [(s, r) for s, r in zip(judged, results) if s not in ("passed", "skipped")]
@@ -234,10 +251,12 @@ def code_reward(
     "unshare" / "limits"; `python` the interpreter inside the sandbox (default /usr/bin/python3).
 
     Scores: a wrong answer, crash, timeout or limit scores 0.0 for that test; a sandbox failure
-    scores None (not judged), as does a row whose `tests` is null (no_tests: e.g. a math row in a
-    mixed dataset) or malformed (bad_tests). Statuses per completion (reported through
+    scores None (not judged), as does an unexpected error while judging one completion
+    (internal_error: a warning says what), a row whose `tests` is null (no_tests: e.g. a math row
+    in a mixed dataset) or malformed (bad_tests). Statuses per completion (reported through
     `log_extra("code_status", ...)`): passed, wrong, runtime_error, timeout, memory, output_limit,
-    sandbox_error, no_code, no_tests, bad_tests; with failures, the status of the first failing test.
+    sandbox_error, internal_error, no_code, no_tests, bad_tests; with failures, the status of the
+    first failing test.
     """
     if tests is None:
         raise R1Error("reward 'code' needs a `tests` column with each row's test cases "
