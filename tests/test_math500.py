@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from r1cli.rewards.accuracy import math_accuracy
+from r1cli.rewards.math_guards import screen
 
 MATH500 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "math500" / "test.jsonl"
 
@@ -47,6 +48,18 @@ def test_every_solution_is_right_for_its_own_answer(problems):
     scores = math_accuracy([p["solution"] for p in problems], answer=[p["answer"] for p in problems])
     wrong = [(p["unique_id"], p["answer"], s) for p, s in zip(problems, scores) if s != 1.0]
     assert not wrong, f"{len(wrong)} reference solutions not accepted: {wrong[:10]}"
+
+
+def test_every_reference_answer_passes_the_guards_and_is_right_for_itself(problems):
+    # The guards in front of math-verify (r1cli.rewards.math_guards) must let every reference
+    # answer through: as an <answer>, boxed, and as the whole solution with its own box.
+    texts = [(p["unique_id"], t) for p in problems for t in (f"<answer>{p['answer']}</answer>", rf"\boxed{{{p['answer']}}}", p["solution"])]
+    rejected = [(uid, t[-60:], screen(t)) for uid, t in texts if screen(t) is not None]
+    assert not rejected, rejected[:10]
+    answers = [p["answer"] for p in problems]
+    scores = math_accuracy([f"<answer>{a}</answer>" for a in answers] + [rf"\boxed{{{a}}}" for a in answers], answer=answers * 2)
+    wrong = [(a, s) for a, s in zip(answers * 2, scores) if s != 1.0]
+    assert not wrong, f"{len(wrong)} reference answers not right for themselves: {wrong[:10]}"
 
 
 def test_every_solution_is_wrong_for_another_problems_answer(problems):

@@ -31,6 +31,7 @@ from r1cli.errors import R1Error
 from r1cli.pool import in_forkserver_preload, map_with_deadline
 from r1cli.records import completion_text
 from r1cli.rewards import register
+from r1cli.rewards.math_guards import screen
 from r1cli.rewards.tags import answer_span
 
 # --- where the answer is ---------------------------------------------------------------------
@@ -167,6 +168,11 @@ _CACHE: OrderedDict[tuple[str, bytes], float | None] = OrderedDict()
 _CACHE_SIZE = 16384
 _CACHE_LOCK = threading.Lock()
 _CUT_OFF = object()  # out of time, or the worker crashed
+# The default deadline of a check. The slowest legitimate check measured, MATH-500 and GSM8K test
+# golds against themselves and their reference solutions, each in a fresh worker on a shared
+# 2-core host, took 0.38 s (p99 0.13 s; benchmarks/RESULTS.md): 5 s leaves 13x for a busier host.
+# With the guards (math_guards) in front, only pathologies they do not know run into it.
+_DEADLINE_S = 5.0
 
 
 def _key(gold: str, text: str) -> tuple[str, bytes]:
@@ -187,7 +193,7 @@ def math_accuracy(
     completions: Sequence[Any],
     answer: Sequence[Any] | None = None,
     *,
-    timeout: float = 5.0,
+    timeout: float = _DEADLINE_S,
     **kwargs: Any,
 ) -> list[float | None]:
     """Math answer checked with math-verify against the gold `answer`: 1.0 equivalent, else 0.0.
@@ -195,9 +201,11 @@ def math_accuracy(
     The gold is LaTeX (`\\frac{14}{3}`, `\\left( 3, \\frac{\\pi}{2} \\right)`, `\\text{Evelyn}`)
     or a number. The prediction is the last `<answer>` content, else a `\\boxed{}` (or a "final
     answer is" phrase) in the whole completion. A missing or unparseable gold gives None (not
-    judged). A check that runs past `timeout` seconds (an exponent tower, a million digits)
-    gives 0.0: the model's output is at fault, and None would let such output escape the
-    penalty every other wrong answer gets. A crash of the checking worker counts the same.
+    judged). An answer that `r1cli.rewards.math_guards.screen` finds too costly to check (an
+    exponent tower, a million digits, brackets nested 50 deep) gives 0.0 without a check, and
+    so does a check that runs past `timeout` seconds or crashes its worker: the model's output
+    is at fault, and None would let such output escape the penalty every other wrong answer
+    gets. The share screened out goes to TRL's `log_metric` as `math/guarded`.
 
     >>> math_accuracy(["<think>7+7=14, over 3</think><answer>\\\\frac{14}{3}</answer>", "It is \\\\boxed{4.5}."],
     ...               answer=["\\\\frac{14}{3}", "\\\\frac{14}{3}"])
@@ -211,10 +219,19 @@ def math_accuracy(
     golds = [_gold_text(a) for a in answer]
     texts = [completion_text(c) for c in completions]
     scores: list[float | None] = [None] * n
+    # An answer that would only run into the deadline (a power tower, a 300x300 matrix) scores
+    # 0.0 here and now, as the deadline would score it, and never reaches a worker.
+    guarded = [gold is not None and screen(text) is not None for gold, text in zip(golds, texts)]
+    log_metric = kwargs.get("log_metric")
+    if callable(log_metric) and n:
+        log_metric("math/guarded", sum(guarded) / n)
     todo: dict[tuple[str, bytes], list[int]] = {}
     with _CACHE_LOCK:
         for i, (gold, text) in enumerate(zip(golds, texts)):
             if gold is None:
+                continue
+            if guarded[i]:
+                scores[i] = 0.0
                 continue
             key = _key(gold, text)
             if key in _CACHE:
@@ -454,11 +471,17 @@ def _answer_key_math(text: str) -> str | None:
     return answer_key(text, "math")
 
 
-def answer_keys(completions: Sequence[Any], kind: str, *, timeout: float = 5.0) -> list[str | None]:
-    """`answer_key` for many completions; "math" runs in the checking pool (past `timeout` seconds: None)."""
+def answer_keys(completions: Sequence[Any], kind: str, *, timeout: float = _DEADLINE_S) -> list[str | None]:
+    """`answer_key` for many completions; "math" runs in the checking pool (past `timeout` seconds,
+    or rejected by `math_guards.screen`: None)."""
     texts = [completion_text(c) for c in completions]
     if kind == "math":
-        return map_with_deadline(_answer_key_math, texts, timeout, on_timeout=None, on_error=None, preload=_PRELOAD)
+        keys: list[str | None] = [None] * len(texts)
+        todo = [i for i, t in enumerate(texts) if screen(t) is None]
+        found = map_with_deadline(_answer_key_math, [texts[i] for i in todo], timeout, on_timeout=None, on_error=None, preload=_PRELOAD)
+        for i, key in zip(todo, found):
+            keys[i] = key
+        return keys
     return [answer_key(t, kind) for t in texts]
 
 
