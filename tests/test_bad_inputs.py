@@ -67,10 +67,26 @@ def _files(root: Path) -> None:
     (root / "foreign").mkdir()
     (root / "foreign" / "notes.txt").write_text("mine\n")
     (root / "a_file").write_text("not a folder\n")
+    (root / "cut.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + b"\x00" * 20)  # a header cut short
+    (root / "twogguf").mkdir()
+    for name in ("a.gguf", "b.gguf"):
+        (root / "twogguf" / name).write_bytes(b"GGUF")
+    _gguf_of_architecture(root / "alien.gguf", "mamba9")
     # A model folder whose weights exist only as a pickle (never loaded: refused before).
     (root / "pickled").mkdir()
     (root / "pickled" / "config.json").write_text('{"model_type": "qwen2"}\n')
     (root / "pickled" / "pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")
+
+
+def _gguf_of_architecture(path: Path, architecture: str) -> None:
+    """A well-formed GGUF file (no tensors) of an architecture transformers does not know."""
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), architecture)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
 
 
 def crash(completions, **kwargs):
@@ -200,16 +216,20 @@ CATALOGUE = [
     ("n-zero", "prepare arithmetic -n 0 -o o.jsonl", 2, "-n (config key 'n') must be at least 1, got 0"),
     # -- models ----------------------------------------------------------------------------------
     ("model-no-folder", "sample p.jsonl -m ./no-model -o o.jsonl", 2, "--model ./no-model: no such folder"),
-    ("model-not-model-folder", "sample p.jsonl -m foreign -o o.jsonl", 2, "--model foreign: not a model folder (no config.json or adapter_config.json)"),
+    ("model-not-model-folder", "sample p.jsonl -m foreign -o o.jsonl", 2, "--model foreign: not a model folder (no config.json, adapter_config.json or .gguf file)"),
     ("model-is-file", "sft sft.jsonl -m a_file -o run", 2, "--model a_file: is a file; pass the model folder"),
     ("model-not-on-hub", "sample p.jsonl -m nobody/no-model -o o.jsonl", 2, "--model 'nobody/no-model': not a local folder, and it could not be loaded from the Hugging Face hub"),
+    ("model-gguf-cut-short", "sample p.jsonl -m cut.gguf -o o.jsonl", 2, "cut.gguf: not a readable GGUF file"),
+    ("model-gguf-architecture", "grpo p.jsonl -m alien.gguf -r format -o run", 2, "alien.gguf: transformers"),
+    ("model-gguf-two-files", "sample p.jsonl -m twogguf -o o.jsonl", 2, "--model twogguf: holds 2 .gguf files (a.gguf, b.gguf); pass the one to use"),
+    ("fetch-model-unknown", "fetch-model nope", 2, "fetch-model: unknown model 'nope'; known: smollm2-135m-instruct"),
     ("model-pickle-only", "sample p.jsonl -m pickled -o o.jsonl", 2, "--model pickled: has only pickle weights (pytorch_model.bin), which can run code when loaded"),
     ("eval-model-missing", "eval p.jsonl -m ./no-model -o o.json", 2, "--model ./no-model: no such folder"),
     ("eval-prompts-without-model", "eval p.jsonl -o o.json", 2, "p.jsonl: prompt records need a model to sample from (-m MODEL)"),
     ("model-weights-truncated", "sample p.jsonl -m {truncated} -o o.jsonl", 2, "truncated: cannot be loaded: Error while deserializing header"),
     ("model-config-wrong-type", "sft sft.jsonl -m {bad_config} -o run", 2, "bad-config: cannot be loaded: Validation error for field 'hidden_size': TypeError: Field 'hidden_size' expected int, got str (value: 'big')"),
     ("adapter-not-lora", "sample p.jsonl -m {model} --adapter foreign -o o.jsonl", 2, "--adapter foreign: not a LoRA adapter folder (no adapter_config.json)"),
-    ("merge-not-adapter", "merge foreign -o merged", 2, "foreign: not a LoRA adapter folder (no adapter_config.json)"),
+    ("merge-not-adapter", "merge foreign -o merged", 2, "foreign: not a LoRA adapter folder (no adapter_config.json) nor a GGUF model"),
     ("no-chat-template", "sample chat.jsonl -m {base} -o o.jsonl", 2, "has no chat template, but the prompts are chat messages"),
     ("no-chat-template-sft", "sft sft_chat.jsonl -m {base} -o run", 2, "has no chat template, but the SFT data are chat messages"),
     ("no-chat-template-eval", "eval chat.jsonl -m {base} -o o.json", 2, "has no chat template, but the prompts are chat messages"),

@@ -115,3 +115,25 @@ def test_distill_flags_checked(tmp_path, cli, tiny_model, prompts):
     config.write_text("reject:\n  keep_best: 2\n")
     r = cli("distill", train, "--teacher", tiny_model, "--student", tiny_model, "-c", config, "-o", tmp_path / "out")
     assert r.code == 2 and "reject.keep_best: unknown key" in r.stderr
+
+
+def test_a_changed_reject_setting_redoes_what_it_affects(tmp_path, cli, tiny_model, teacher, prompts):
+    """Rejection that kept nothing fails; rerun with a loosened `reject:`, the stale empty SFT
+    data is made again (the teacher's samples and scores are reused), and the run finishes."""
+    train, _ = prompts
+    out = tmp_path / "run"
+    args = ["distill", train, "--teacher", teacher, "--student", tiny_model, "-k", "2", "--max-new-tokens", "24",
+            "-r", "format", "--max-steps", "2", *FAST, "-o", out]
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("reject:\n  correct_reward: format\n  min_tokens: 100000\n")  # no sample is that long
+    r = cli(*args, "-c", strict)
+    assert r.code == 2 and "rejection sampling kept no teacher samples" in r.stderr, r
+    samples_before = (out / "teacher_samples.jsonl").stat().st_mtime_ns
+
+    loose = tmp_path / "loose.yaml"
+    loose.write_text("reject:\n  correct_reward: format\n  dedup: false\n")
+    r = cli(*args, "-c", loose)
+    assert r.code == 0, r
+    assert "sft_data.jsonl was made with other settings (dedup, min_tokens)" in r.stderr
+    assert (out / "teacher_samples.jsonl").stat().st_mtime_ns == samples_before, "unaffected artifacts are reused"
+    assert (out / "sft_data.jsonl").read_text().strip() and (out / "student" / "manifest.json").exists()

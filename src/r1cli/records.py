@@ -20,6 +20,11 @@ sample record (`sample` adds)
     prompt_tokens      int
     completion_tokens  int
 
+SFT text (`prepare --targets`, `reject --reformat summary`, `reject --journey` add)
+    sft_target  str: the text `sft` learns instead of `completion`. Its own field, so a task's
+                own fields (Countdown's `target`, the goal number) are never read as training
+                text nor overwritten
+
 scored record (`reward` adds)
     rewards     {name: float | null}: each reward's score; null means "could not be judged"
                 (an unparseable gold answer, a sandbox failure) and is left out, as TRL does

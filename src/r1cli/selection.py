@@ -611,4 +611,4 @@ def select_journey(
     w, c = group[pair[0]["i"]], group[pair[1]["i"]]
     target = journey(completion_text(w.get("completion")), completion_text(c.get("completion")), languages[pair[1]["i"]],
                      summary=rules.reformat == "summary")
-    return {**c, "target": target, "journey": {"wrong": w.get("sample_index"), "correct": c.get("sample_index")}}, None
+    return {**c, "sft_target": target, "journey": {"wrong": w.get("sample_index"), "correct": c.get("sample_index")}}, None

@@ -20,6 +20,7 @@ Output folder of a training stage:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -175,12 +176,13 @@ class TrainConfig(StageConfig):
 
     def model_for_trainer(self, ref: Any, args: Any, device: str) -> Any:
         """What to hand a TRL trainer as `model`: base + adapter loaded here when training
-        continues an adapter; otherwise the model's name, so that TRL builds it itself (as
-        DeepSpeed ZeRO-3 needs) from `model_init_kwargs`."""
+        continues an adapter, and a GGUF base (TRL reads a config.json first, which a GGUF
+        file replaces); otherwise the model's name, so that TRL builds it itself (as DeepSpeed
+        ZeRO-3 needs) from `model_init_kwargs`."""
         from r1cli import models
 
         dtype = self.model_dtype(device)
-        if ref.adapter:
+        if ref.adapter or ref.gguf_file:
             return models.load_for_training(ref, dtype=dtype, trust_remote_code=self.trust_remote_code)
         args.model_init_kwargs = {"dtype": dtype, "trust_remote_code": self.trust_remote_code, "use_safetensors": True}
         return ref.base
@@ -404,7 +406,7 @@ def save_final(trainer: Any, run: RunFolder, cfg: TrainConfig, ref: Any) -> list
             from r1cli import models
 
             merged = run.path / "merged"
-            models.merge(models.ModelRef(ref.base, str(run.path)), merged, trust_remote_code=cfg.trust_remote_code)
+            models.merge(dataclasses.replace(ref, adapter=str(run.path)), merged, trust_remote_code=cfg.trust_remote_code)
             files.append("merged/")
         files += sorted(p.name for p in run.path.iterdir() if p.is_file())
     return files

@@ -63,15 +63,18 @@ def batch_seed(seed: int, ids: list[str]) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def choose(name: str, device: str) -> str:
+def choose(name: str, device: str, *, gguf: bool = False) -> str:
     if name not in BACKENDS:
         raise R1Error(f"--backend {name!r}: choose one of {', '.join(BACKENDS)}")
     has_vllm = importlib.util.find_spec("vllm") is not None
     if name == "vllm" and not has_vllm:
         raise R1Error("--backend vllm: vLLM is not installed; install it (pip install 'r1cli[vllm]') or use --backend plain")
+    if name == "vllm" and gguf:
+        raise R1Error("--backend vllm: r1cli does not hand GGUF files to vLLM (untested); use --backend fast or plain, "
+                      "or write a safetensors copy first: r1cli merge MODEL.gguf -o DIR")
     if name == "auto":
         if device.startswith("cuda"):
-            return "vllm" if has_vllm else "plain"
+            return "vllm" if has_vllm and not gguf else "plain"
         return "fast" if device == "cpu" else "plain"
     return name
 

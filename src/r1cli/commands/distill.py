@@ -75,7 +75,7 @@ class DistillConfig(TrainConfig):
 def check_tokenizers(teacher: Any, student: Any, tref: Any, sref: Any) -> None:
     """Token-level distillation compares distributions over one vocabulary: refuse otherwise,
     before any weights load."""
-    from transformers import AutoConfig
+    from r1cli import models
 
     tv, sv = teacher.get_vocab(), student.get_vocab()
     if tv != sv:
@@ -85,7 +85,7 @@ def check_tokenizers(teacher: Any, student: Any, tref: Any, sref: Any) -> None:
             f"({len(tv)} vs {len(sv)} tokens, {differ} differ); token-level distillation needs a shared tokenizer: "
             "use --mode sequence, or a student from the teacher's family"
         )
-    sizes = [AutoConfig.from_pretrained(r.base).get_text_config().vocab_size for r in (tref, sref)]
+    sizes = [models.load_config(r).get_text_config().vocab_size for r in (tref, sref)]
     if sizes[0] != sizes[1]:
         raise R1Error(f"--teacher and --student share a tokenizer but their output layers differ ({sizes[0]} vs {sizes[1]} "
                       "rows); token-level distillation needs equal vocab_size: use --mode sequence")
@@ -146,16 +146,47 @@ def _prepare_folder(out: Path, force: bool) -> None:
     out.mkdir(exist_ok=True)
 
 
+# A distill folder's artifacts, each made from the one before it.
+CHAIN = ("teacher_samples.jsonl", "scored.jsonl", "sft_data.jsonl", "student")
+
+
+def _reusable(out: Path, name: str, settings: dict[str, Any]) -> bool:
+    """Whether OUT/name is there, made with `settings` (its manifest's config says what it was
+    made with). One made with other settings is removed together with everything made from it,
+    so a rerun with a changed `reject:` or sampling option redoes exactly what it affects."""
+    path = out / name
+    made = (artifacts.read_manifest(path) or {}).get("config")
+    if made is not None and all(_plain(made.get(k)) == _plain(v) for k, v in settings.items()):
+        info(f"distill: reusing {path}")
+        return True
+    if made is not None:
+        changed = sorted(k for k, v in settings.items() if _plain(made.get(k)) != _plain(v))
+        info(f"distill: {path} was made with other settings ({', '.join(changed)}); making it again, and what follows from it")
+    for later in CHAIN[CHAIN.index(name):]:
+        target = out / later
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+            artifacts.manifest_path(target).unlink(missing_ok=True)
+    return False
+
+
+def _plain(value: Any) -> Any:
+    """As JSON has it (tuples are lists), so settings compare equal to what a manifest stored."""
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
 def _teacher_samples(prompts: Path, out: Path, cfg: DistillConfig, steps: dict[str, Any]) -> Path:
     from r1cli.commands import sample
 
     path = out / "teacher_samples.jsonl"
-    if path.exists():
-        info(f"distill: reusing {path}")
-    else:
-        scfg = sample.SampleConfig.build(model=cfg.teacher, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
-                                         max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_size=cfg.batch_size_sampling,
-                                         device=cfg.device, trust_remote_code=cfg.trust_remote_code)
+    scfg = sample.SampleConfig.build(model=cfg.teacher, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
+                                     max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_size=cfg.batch_size_sampling,
+                                     device=cfg.device, trust_remote_code=cfg.trust_remote_code)
+    if not _reusable(out, path.name, scfg.to_dict()):
         sample.run(str(prompts), str(path), scfg)
     steps["sample"] = (artifacts.read_manifest(path) or {}).get("stats")
     return path
@@ -166,31 +197,34 @@ def _sequence_data(prompts: Path, out: Path, cfg: DistillConfig, steps: dict[str
 
     samples = _teacher_samples(prompts, out, cfg, steps)
     scored = out / "scored.jsonl"
-    if not scored.exists():
+    specs = reward.choose_specs(None, cfg.rewards, artifacts.read_jsonl(prompts).records, None)
+    if not _reusable(out, scored.name, {"rewards": [s.as_dict() for s in specs]}):
         reward.run(str(samples), str(scored), None, reward.RewardConfig(rewards=cfg.rewards))
     steps["reward"] = (artifacts.read_manifest(scored) or {}).get("stats")
     data = out / "sft_data.jsonl"
-    if not data.exists():
-        reject.run(str(scored), str(data), reject.RejectConfig.build(None, **cfg.reject))
+    rcfg = reject.RejectConfig.build(None, **cfg.reject)
+    if not _reusable(out, data.name, rcfg.to_dict()):
+        reject.run(str(scored), str(data), rcfg)
     steps["reject"] = (artifacts.read_manifest(data) or {}).get("stats")
     if not artifacts.read_jsonl(data, allow_empty=True).records:
-        raise R1Error(f"{data}: rejection sampling kept no teacher samples; loosen `reject:` or sample more (-k)")
+        raise R1Error(f"{data}: rejection sampling kept no teacher samples; loosen `reject:` or sample more (-k), then rerun")
     return data
 
 
-def _student_folder_state(folder: Path) -> tuple[bool, bool]:
-    """(finished, resume): a finished student is reused, an unfinished one resumed."""
-    return (folder / "manifest.json").exists(), folder.exists()
+def _student_folder_state(out: Path, settings: dict[str, Any]) -> tuple[bool, bool]:
+    """(finished, resume): a finished student made with these settings is reused, an
+    unfinished one resumed, one made with other settings trained again."""
+    folder = out / "student"
+    finished = (folder / "manifest.json").exists() and _reusable(out, folder.name, settings)
+    return finished, folder.exists()
 
 
 def _train_sft(data: Path, folder: Path, cfg: DistillConfig) -> Any:
     from r1cli.commands import sft
 
-    finished, resume = _student_folder_state(folder)
-    if finished:
-        info(f"distill: reusing {folder}")
-    else:
-        scfg = sft.SftConfig.build(None, **cfg.train_fields(), inputs=[{"path": str(data), "weight": 1.0}], max_length=cfg.max_length)
+    scfg = sft.SftConfig.build(None, **cfg.train_fields(), inputs=[{"path": str(data), "weight": 1.0}], max_length=cfg.max_length)
+    finished, resume = _student_folder_state(folder.parent, {**scfg.to_dict(), "learning_rate": scfg.lr()})
+    if not finished:
         sft.run(scfg, str(folder), resume=resume)
     return (artifacts.read_manifest(folder) or {}).get("stats")
 
@@ -202,9 +236,9 @@ def _train_token(data: Path, folder: Path, cfg: DistillConfig, tref: Any, sref: 
     from r1cli import models, training, trl_compat
     from r1cli.device import pick_device
 
-    finished, resume = _student_folder_state(folder)
+    settings = {**cfg.to_dict(), "on_policy": on_policy}
+    finished, resume = _student_folder_state(folder.parent, settings)
     if finished:
-        info(f"distill: reusing {folder}")
         return (artifacts.read_manifest(folder) or {}).get("stats")
     records = artifacts.read_jsonl(data).records
     tokenizer = models.load_tokenizer(sref, trust_remote_code=cfg.trust_remote_code)
@@ -225,13 +259,14 @@ def _train_token(data: Path, folder: Path, cfg: DistillConfig, tref: Any, sref: 
     args = cfg.trl_config(config_class, run_folder.path, device, beta=beta, temperature=cfg.temperature if on_policy else 1.0, **own)
     run_folder.start()
     args.distributed_state.wait_for_everyone()
-    # A teacher that is an adapter folder is merged in memory; a plain one TRL loads itself.
-    teacher: Any = models.load_model(tref, device=device, dtype=dtype) if tref.adapter else tref.base
-    if not tref.adapter:
+    # A teacher that is an adapter folder (or a GGUF file) is loaded here; a plain one TRL loads itself.
+    loaded_here = bool(tref.adapter or tref.gguf_file)
+    teacher: Any = models.load_model(tref, device=device, dtype=dtype) if loaded_here else tref.base
+    if not loaded_here:
         args.teacher_model_init_kwargs = {"dtype": str(dtype).removeprefix("torch."), "trust_remote_code": cfg.trust_remote_code,
                                           "use_safetensors": True}
     student: Any = models.load_for_training(sref, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
-    manifest = Manifest("distill-token", {**cfg.to_dict(), "on_policy": on_policy}, [artifacts.read_jsonl(data).info],
+    manifest = Manifest("distill-token", settings, [artifacts.read_jsonl(data).info],
                         {"teacher": tref.identity(), "student": sref.identity()})
     trainer = trainer_class(model=student, teacher_model=teacher, args=args, train_dataset=datasets.Dataset.from_list(rows),
                             processing_class=tokenizer, peft_config=cfg.lora_config(sref))

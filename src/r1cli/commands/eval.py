@@ -98,9 +98,9 @@ def run(inputs: list[str], output: str, cfg: EvalConfig, *, force: bool = False)
 def _read_sources(inputs: list[str], cfg: EvalConfig) -> list[tuple[str, list[dict[str, Any]], str, artifacts.InputInfo]]:
     """(name, records, "sample" | "prompt", input info) for every input."""
     if cfg.prompts:
-        from r1cli.commands.grpo import load_prompts
+        from r1cli.tasks import load_prompts
 
-        records, _, info_ = load_prompts(None, cfg.prompts)
+        records, _, info_ = load_prompts(None, cfg.prompts, lambda: _chat_models(cfg.models))
         return [(info_.path, records, "prompt", info_)]
     if not inputs:
         raise ConfigError("no inputs: pass sample or prompt record files (- for stdin), or --task")
@@ -112,6 +112,21 @@ def _read_sources(inputs: list[str], cfg: EvalConfig) -> list[tuple[str, list[di
         name = "stdin" if path == artifacts.STDIO else Path(path).stem
         out.append((name, loaded.records, kind, loaded.info))
     return out
+
+
+def _chat_models(names: list[str]) -> bool:
+    """For --template auto: whether the models have chat templates (all or none: the models are
+    compared on the same prompts)."""
+    from r1cli import models
+
+    if not names:
+        raise ConfigError("--task with --template auto needs the models (-m) to choose the template by")
+    kinds = {name: models.has_chat_template(models.load_tokenizer(models.resolve(name))) for name in names}
+    if len(set(kinds.values())) > 1:
+        chat = ", ".join(n for n, k in kinds.items() if k)
+        raise ConfigError(f"--template auto: some models have a chat template ({chat}) and some not; the models are "
+                          "compared on the same prompts, so choose one: --template r1-chat or --template r1-zero")
+    return next(iter(kinds.values()))
 
 
 def _check_best_of(cfg: EvalConfig, sources: list[Any]) -> None:

@@ -69,14 +69,13 @@ def run(input_path: str, output: str, cfg: SampleConfig, *, force: bool = False)
     schema.validate(loaded, "prompt")
     ref = models.resolve(cfg.model, cfg.adapter)
     tokenizer = models.load_tokenizer(ref, trust_remote_code=cfg.trust_remote_code)
-    if any(isinstance(r["prompt"], list) for r in loaded.records):
-        models.require_chat_template(tokenizer, ref, "the prompts are chat messages")
+    models.check_prompts(tokenizer, ref, [r["prompt"] for r in loaded.records])
     prompt_ids = [_tokenize(tokenizer, r["prompt"]) for r in loaded.records]
 
     from r1cli.device import pick_device, pick_dtype
 
     device = pick_device(cfg.device)
-    backend_name = backends.choose(cfg.backend, device)
+    backend_name = backends.choose(cfg.backend, device, gguf=ref.gguf_file is not None)
     params = backends.SamplingParams(cfg.k, cfg.temperature, cfg.top_p, cfg.max_new_tokens, tuple(cfg.stop))
     manifest = Manifest("sample", cfg.to_dict(), [loaded.info], ref.identity())
     header = None if artifacts.is_stream(output) else {

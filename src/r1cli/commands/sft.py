@@ -5,8 +5,8 @@ distillation into a student, Sky-T1 and journey-learning data).
     r1cli sft reasoning.jsonl general.jsonl --weight 3 --weight 1 -m BASE --epochs 2 -o runs/sft   # R1's mix
     r1cli reject scored.jsonl -o - | r1cli sft - -m models/tiny --eval-data held_out.jsonl -o runs/sft
 
-Each input record is either a prompt record with its answer text (`target` when a stage wrote
-one, e.g. `reject --reformat`, else `completion`), or a chat conversation in `messages` whose
+Each input record is either a prompt record with its answer text (`sft_target` when a stage
+wrote one, e.g. `reject --reformat` or `prepare --targets`, else `completion`), or a chat conversation in `messages` whose
 last turn is the assistant's. The loss covers the answer only, never the prompt; TRL appends
 the end-of-sequence token to text answers, and chat templates close the assistant turn, so
 the fine-tuned model learns to stop. Inputs mix by weight: 2 repeats a file's records, 0.5 keeps
@@ -74,10 +74,12 @@ def to_example(record: dict[str, Any], where: str) -> dict[str, Any]:
             raise DataError(where, "the last message must be the assistant's (it is what the model learns)", field="messages")
         return {"prompt": messages[:-1], "completion": [messages[-1]]}
     if "prompt" not in record:
-        raise DataError(where, "missing; an SFT record needs `prompt` with `completion` (or `target`), or `messages`", field="prompt")
-    key = "target" if "target" in record else "completion"
+        raise DataError(where, "missing; an SFT record needs `prompt` with `completion` (or `sft_target`), or `messages`", field="prompt")
+    # Only these two fields are training text: a task's own fields (Countdown's `target`, the
+    # goal number) never are.
+    key = "sft_target" if "sft_target" in record else "completion"
     if key not in record:
-        raise DataError(where, "missing; the answer to learn goes in `completion` (or `target`)", field="completion")
+        raise DataError(where, "missing; the answer to learn goes in `completion` (or `sft_target`)", field="completion")
     prompt, answer = record["prompt"], record[key]
     if not isinstance(answer, str) or not answer.strip():
         raise DataError(where, "must be a non-empty string", field=key)

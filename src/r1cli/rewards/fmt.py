@@ -13,38 +13,48 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from r1cli.errors import R1Error
 from r1cli.records import completion_text
 from r1cli.rewards import register
 
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 _SHAPE = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*", re.DOTALL)
+# R1's readable format (its cold start): reasoning, then a summary, then the answer.
+_SHAPE_WITH_SUMMARY = re.compile(r"\s*<think>(.*?)</think>(.*?)<answer>(.*?)</answer>\s*", re.DOTALL)
 
 
-def is_well_formatted(text: str) -> bool:
-    """`<think>…</think>` then `<answer>…</answer>`, nothing else around, each tag exactly once.
+def is_well_formatted(text: str, *, summary: bool = False) -> bool:
+    """`<think>…</think>` then `<answer>…</answer>`, nothing else around, each tag exactly once;
+    with `summary`, text between the two blocks is allowed.
 
     >>> is_well_formatted("<think>2 + 2 = 4</think>\\n<answer>4</answer>\\n")
     True
     >>> is_well_formatted("<think> </think><answer>4</answer>")  # an empty thought
     False
+    >>> [is_well_formatted("<think>2 + 2 = 4</think> So it is 4. <answer>4</answer>", summary=s) for s in (False, True)]
+    [False, True]
     """
     if any(text.count(tag) != 1 for tag in _TAGS):
         return False
-    match = _SHAPE.fullmatch(text)
+    match = (_SHAPE_WITH_SUMMARY if summary else _SHAPE).fullmatch(text)
     return bool(match and match.group(1).strip())
 
 
 @register("format")
-def think_answer_format(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+def think_answer_format(completions: Sequence[Any], *, summary: bool = False, **kwargs: Any) -> list[float | None]:
     """1.0 for exactly `<think>…</think>` then `<answer>…</answer>` (non-empty thought), else 0.0.
 
-    Surrounding whitespace is allowed; text before, between (other than whitespace) or after
-    the two blocks, a repeated tag or an empty `<think>` gives 0.0.
+    Surrounding whitespace is allowed; text before or after the two blocks, a repeated tag or
+    an empty `<think>` gives 0.0, and so does text between them unless `summary=true`: R1's
+    readable format after its cold start (`reject --reformat summary` writes it) puts a summary
+    of the reasoning there.
 
     >>> think_answer_format(["<think>so 4</think> <answer>4</answer>", "<answer>4</answer>"])
     [1.0, 0.0]
     """
-    return [1.0 if is_well_formatted(completion_text(c)) else 0.0 for c in completions]
+    if not isinstance(summary, bool):
+        raise R1Error(f"reward 'format': summary must be true or false, got {summary!r}")
+    return [1.0 if is_well_formatted(completion_text(c), summary=summary) else 0.0 for c in completions]
 
 
 @register("tags")

@@ -26,10 +26,12 @@ from r1cli.config import StageConfig
 from r1cli.errors import DataError, R1Error
 from r1cli.rewards import RewardSpec
 from r1cli.tasks import generated, sources
+from r1cli import templates
 from r1cli.templates import Template
 
 # Fields every prompt record owns; a source column of the same name is not copied over them.
-RESERVED = ("id", "task", "question", "prompt", "answer")
+# (`sft_target` is the text `sft` learns, which --targets writes: never a task's column.)
+RESERVED = ("id", "task", "question", "prompt", "answer", "sft_target")
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ class PromptSource(StageConfig):
     n: int | None = None
     seed: int = 0
     shuffle: bool = False
-    template: str = "r1-zero"
+    template: str = "auto"  # r1-chat for a model with a chat template, else r1-zero (see templates.py)
     system: str | None = None
     field: dict[str, str] = dc_field(default_factory=dict)  # record field -> source column
     language: str | None = None
@@ -159,10 +161,40 @@ class PromptSource(StageConfig):
         self.require(self.n is None or self.n >= 1, "n", "must be at least 1")
 
 
+def load_prompts(input_path: str | None, prompts: dict[str, Any],
+                 has_chat_template: Callable[[], bool]) -> tuple[list[dict[str, Any]], Callable[[int], str], Any]:
+    """Prompt records for a stage that takes them as INPUT or builds them from a task (`--task`,
+    `prompts:` in a config): the records, a `where(i)` for error messages, and the input's
+    `InputInfo` for the manifest. `has_chat_template()` (asked only for `--template auto`)
+    tells the model's kind."""
+    from r1cli import artifacts, records as schema
+    from r1cli.config import ConfigError
+
+    if input_path is not None and prompts:
+        raise ConfigError("give prompts either as INPUT or with --task / prompts:, not both")
+    if input_path is not None:
+        loaded = artifacts.read_jsonl(input_path)
+        schema.validate(loaded, "prompt")
+        return loaded.records, loaded.where, loaded.info
+    if not prompts:
+        raise ConfigError("no prompts: pass a prompt JSONL file (or - for stdin), or --task NAME")
+    unknown = sorted(set(prompts) - set(PromptSource.field_names()))
+    if unknown:
+        raise ConfigError(f"prompts.{unknown[0]}: unknown key; valid keys: {', '.join(PromptSource.field_names())}")
+    src = PromptSource.build(None, **prompts)
+    if src.template == "auto":
+        src.template = templates.choose("auto", has_chat_template())
+    records, source = build_prompts(src)
+    name = source.get("path") or source.get("hub") or f"task {src.task}"
+    return records, (lambda i: f"{name} prompt {i + 1}"), artifacts.InputInfo(name, source.get("sha256", ""), len(records))
+
+
 def build_prompts(src: PromptSource) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Prompt records for `src`, and a description of the source for the manifest."""
     task = get(src.task)
-    template = Template(src.template, src.system)
+    # `auto` is decided by the model (`load_prompts`, `prepare -m`); with none known, the text
+    # template every model takes.
+    template = Template(templates.choose(src.template, has_chat_template=False), src.system)
     if task.generated:
         assert task.generate is not None
         if src.data:
@@ -236,21 +268,25 @@ def _record(task: Task, rid: str, row: dict[str, Any], template: Template, langu
 
 def solution_target(record: dict[str, Any]) -> str | None:
     """A record's reference solution as an R1-format answer, `<think>...</think> <answer>...</answer>`:
-    cold-start SFT data from worked solutions (GSM8K's `####` line is left out of the thought)."""
+    cold-start SFT data from worked solutions (GSM8K's `####` line is left out of the thought).
+    Countdown's answer is the equation itself, which is what its reward reads."""
     solution, answer = record.get("solution"), record.get("answer")
     if not isinstance(solution, str) or not solution.strip() or answer is None:
         return None
     thought = re.sub(r"\n?####.*$", "", solution.strip(), flags=re.S).strip()
+    if record.get("task") == "countdown":
+        return f"<think> {thought} = {answer} </think> <answer> {thought} </answer>"
     return f"<think> {thought} </think> <answer> {answer} </answer>"
 
 
 def add_targets(records: list[dict[str, Any]]) -> int:
-    """Give every record that has a reference solution a `target` (see `solution_target`)."""
+    """Give every record that has a reference solution an `sft_target` (see `solution_target`):
+    its own field, so a task's own fields (Countdown's `target`, the goal number) stay as they are."""
     count = 0
     for r in records:
         target = solution_target(r)
         if target is not None:
-            r["target"] = target
+            r["sft_target"] = target
             count += 1
     return count
 
