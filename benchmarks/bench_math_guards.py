@@ -211,7 +211,7 @@ def main() -> None:
     print(f"command   : {' '.join([Path(sys.executable).name] + sys.argv)}")
     print(f"machine   : {platform.platform()}, {os.cpu_count()} CPUs, {len(os.sched_getaffinity(0))} usable, "
           f"load average {os.getloadavg()[0]:.2f} (shared host)")
-    pool.map_with_deadline(accuracy.check_math, [("1", r"\boxed{1}")], 60.0, workers=args.workers, preload=accuracy._PRELOAD)
+    pool.map_with_deadline(accuracy.check_math, [("1", r"\boxed{1}")], 60.0, workers=args.workers, preload=accuracy.PRELOAD)
     if args.survey:
         survey(args.workers)
 

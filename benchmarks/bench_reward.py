@@ -172,7 +172,7 @@ def main() -> None:
 
     pool.shutdown()
     t0 = time.perf_counter()
-    pool.map_with_deadline(accuracy.check_math, [("1", r"\boxed{1}")], 60.0, workers=args.workers, preload=accuracy._PRELOAD)
+    pool.map_with_deadline(accuracy.check_math, [("1", r"\boxed{1}")], 60.0, workers=args.workers, preload=accuracy.PRELOAD)
     startup_s = time.perf_counter() - t0
     # One untimed pass on each side: parsers (antlr's DFA cache, sympy's) grow warm in a
     # long-lived process, and the pool's workers are long-lived too.

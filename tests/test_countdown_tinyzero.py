@@ -19,7 +19,7 @@ import pytest
 from r1cli.errors import R1Error
 from r1cli.rewards import Reward, RewardSpec, lookup, parameters, parse_config
 from r1cli.rewards.countdown import countdown
-from r1cli.tasks import generated
+from r1cli.tasks import countdown as countdown_task
 from r1cli.templates import R1_ZERO
 from conftest import REPO
 
@@ -179,7 +179,7 @@ def corpus(seed: int = 20250101) -> list[tuple[str, str, list[int], int]]:
     """(prompt, completion, numbers, target), several hundred of them, the same every run."""
     rng = random.Random(seed)
     cases = []
-    for problem in generated.countdown(12, seed=seed, split="train"):
+    for problem in countdown_task.countdown(12, seed=seed, split="train"):
         for eq, numbers, target in equations(rng, problem["numbers"], problem["target"], problem["solution"]):
             # Every equation once in the plain layout; a few random layouts besides.
             layouts = wrappings(rng, eq)

@@ -291,7 +291,7 @@ def test_sample_on_a_really_full_disk(tmp_path, cli, tiny_model):
         pytest.skip("needs unprivileged user namespaces (unshare -Urm) to mount a small tmpfs")
     n, k = 12, 3
     prompts = tmp_path / "p.jsonl"
-    assert cli("prepare", "arithmetic", "-n", str(n), "--seed", "4", "-o", prompts).code == 0
+    assert cli("prepare", "arithmetic", "-n", str(n), "--seed", "4", "-m", tiny_model, "-o", prompts).code == 0
     disk = tmp_path / "disk"
     disk.mkdir()
     out = disk / "s.jsonl"
@@ -335,7 +335,7 @@ def test_second_run_on_the_same_output_fails_fast_while_the_first_completes(tmp_
     # The first run must outlast the second's start-up (imports, tokenizer: seconds).
     n, k = 150, 2
     prompts = tmp_path / "p.jsonl"
-    assert cli("prepare", "arithmetic", "-n", str(n), "--seed", "5", "-o", prompts).code == 0
+    assert cli("prepare", "arithmetic", "-n", str(n), "--seed", "5", "-m", tiny_model, "-o", prompts).code == 0
     out, partial = tmp_path / "s.jsonl", tmp_path / "s.jsonl.partial"
     cmd = _sample_cmd(prompts, tiny_model, out, k=k, n_tokens=48, batch=1)
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

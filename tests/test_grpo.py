@@ -240,5 +240,5 @@ def test_task_prompts_and_existing_output(tmp_path, cli, tiny_model):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     r = cli("grpo", "--task", "countdown", "-m", tiny_model, "-G", "4", "--batch-size", "8", "-o", tmp_path / "mine", "--force")
-    assert r.code == 2 and "not an r1cli output folder; refusing to delete it" in r.stderr
+    assert r.code == 2 and "not an r1cli output folder (no manifest.json or r1cli_run.json); r1cli never replaces it" in r.stderr
     assert (tmp_path / "mine" / "notes.txt").exists()

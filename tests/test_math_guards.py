@@ -134,6 +134,7 @@ def test_guarded_answers_score_zero_without_a_check(monkeypatch):
         return real(fn, items, *args, **kwargs)
 
     monkeypatch.setattr(accuracy, "map_with_deadline", spy)
+    monkeypatch.setattr(accuracy, "_CACHE", type(accuracy._CACHE)())  # earlier tests may have scored \boxed{5}
     metrics = {}
     completions = [c for c, _ in PATHOLOGICAL] + [r"\boxed{5}"]
     scores = accuracy.math_accuracy(completions, answer=["5"] * len(completions), log_metric=metrics.__setitem__)
@@ -145,8 +146,10 @@ def test_guarded_answers_score_zero_without_a_check(monkeypatch):
 
 
 def test_answer_keys_skip_guarded_answers(monkeypatch):
-    monkeypatch.setattr(accuracy, "map_with_deadline", lambda fn, items, *a, **k: [accuracy.answer_key(t, "math") for t in items])
-    assert accuracy.answer_keys([r"\boxed{(10^{10})!}", r"<answer>\frac{1}{2}</answer>"], "math") == [None, "1/2"]
+    from r1cli.tasks import answers
+
+    monkeypatch.setattr(answers, "map_with_deadline", lambda fn, items, *a, **k: [answers.answer_key(t, "math") for t in items])
+    assert answers.answer_keys([r"\boxed{(10^{10})!}", r"<answer>\frac{1}{2}</answer>"], "math") == [None, "1/2"]
 
 
 @pytest.mark.shared_data

@@ -84,10 +84,12 @@ def _option(argv: list[str], *names: str) -> list[str]:
     return values
 
 
-def _check_rewards(value: Any, where: Path) -> list[Any]:
+def _check_rewards(specs: Any, where: Path) -> list[Any]:
+    """The config's rewards (RewardSpecs once validated) resolve: names, parameters, dotted paths."""
+    import r1cli.tasks  # noqa: F401  (the task-routed `accuracy`)
     from r1cli import rewards as registry
 
-    return registry.resolve(registry.parse_config(value, str(where)))
+    return registry.resolve(specs)
 
 
 def _check_trl(cfg: Any, config_class: type, tmp_path: Path, **stage_args: Any) -> None:
@@ -341,13 +343,13 @@ def test_smoke_rejection_outputs_have_their_shape(smoke_runs):
             run = smoke_runs[recipe].result()
             assert run.code == 0, run
             rows = read_jsonl(run.out / name)
-            assert rows and all(r["rewards"]["accuracy"] == 1.0 and "<answer>" in r["target"] for r in rows), recipe
+            assert rows and all(r["rewards"]["accuracy"] == 1.0 and "<answer>" in r["sft_target"] for r in rows), recipe
             checked += 1
     if "journey" in smoke_runs:
         run = smoke_runs["journey"].result()
         assert run.code == 0, run
         rows = read_jsonl(run.out / "journey.jsonl")
-        assert rows and all("journey" in r and "does not check out" in r["target"] for r in rows)
+        assert rows and all("journey" in r and "does not check out" in r["sft_target"] for r in rows)
         checked += 1
     if not checked:
         pytest.skip("no recipe with rejection sampling is selected")

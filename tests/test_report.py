@@ -202,7 +202,7 @@ def test_run_writes_the_report_folder(run_dir, capsys):
     for png in ("reward.png", "pass_at_1.png"):
         _assert_png(out / png)
     # A second report refuses to replace the first, then replaces it with --force (and skips it while scanning).
-    with pytest.raises(R1Error, match="not empty; pass --force"):
+    with pytest.raises(R1Error, match="holds a finished run; pass --force"):
         report.run(str(run_dir))
     again = report.run(str(run_dir), force=True)
     assert len(again["evaluations"]) == 5 and not list(run_dir.glob(".report*"))
@@ -245,7 +245,7 @@ def test_output_folder_rules(run_dir, tmp_path):
     other = tmp_path / "keep"
     other.mkdir()
     (other / "precious.txt").write_text("mine")
-    with pytest.raises(R1Error, match="not an r1cli report folder"):
+    with pytest.raises(R1Error, match="not an r1cli output folder"):
         report.run(str(run_dir), str(other), force=True)
     assert (other / "precious.txt").exists()
     with pytest.raises(R1Error, match="--format 'html'"):

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from r1cli.rewards.accuracy import answer_key, answer_keys, as_latex, math_accuracy, numeric_accuracy
+from r1cli.rewards.accuracy import as_latex, math_accuracy, numeric_accuracy
+from r1cli.tasks.answers import answer_key, answer_keys
 from r1cli.rewards.tags import answer_span
 
 

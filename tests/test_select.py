@@ -11,6 +11,7 @@ import pytest
 
 from conftest import shared_data
 from r1cli import selection
+from r1cli.tasks.accuracy import is_correct
 from r1cli.selection import Rules
 
 
@@ -93,7 +94,7 @@ def test_pass_rate_summary():
 ])
 def test_judge_reason(rules, score, reward, reason):
     record = sample(0, ok(), score, reward)
-    assert selection.judge_reason(record, rules, selection.is_correct(score)) == reason
+    assert selection.judge_reason(record, rules, is_correct(score)) == reason
 
 
 # -- text filters -------------------------------------------------------------------------------------------
@@ -255,7 +256,7 @@ G = group(
     (Rules(pass_rate=(0.5, 0.8)), [None, None, "incorrect", "duplicate", "unjudged", None]),
 ])
 def test_select_samples(rules, reasons):
-    correct = [selection.is_correct(r["rewards"]["accuracy"]) for r in G]
+    correct = [is_correct(r["rewards"]["accuracy"]) for r in G]
     assert selection.select_samples(G, rules, correct, ["en"] * len(G)) == reasons
 
 
@@ -369,12 +370,12 @@ JG = [
 ])
 def test_select_journey_reasons(scores, rules, language, reason):
     g = [{**r, "rewards": {"accuracy": s}, "reward": s} for r, s in zip(JG, scores)]
-    record, why = selection.select_journey(g, rules, [selection.is_correct(s) for s in scores], [language] * 4, seed=0)
+    record, why = selection.select_journey(g, rules, [is_correct(s) for s in scores], [language] * 4, seed=0)
     assert record is None and why == reason
 
 
 def test_select_journey_record():
-    correct = [selection.is_correct(r["rewards"]["accuracy"]) for r in JG]
+    correct = [is_correct(r["rewards"]["accuracy"]) for r in JG]
     record, why = selection.select_journey(JG, Rules(max_tokens=100), correct, ["en"] * 4, seed=0)
     assert why is None
     assert record["journey"]["correct"] == 0 and record["journey"]["wrong"] in (1, 2)  # never the truncated one

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import shared_data, write_jsonl
 from r1cli.errors import DataError, R1Error
-from r1cli.tasks import PromptSource, build_prompts, generated, last_boxed
+from r1cli.tasks import PromptSource, arithmetic, build_prompts, countdown, last_boxed
 from r1cli.templates import R1_ZERO, Template
 
 
@@ -29,9 +29,9 @@ def _leaves(expr: str) -> list[int]:
 
 
 def test_countdown_is_solvable_by_construction_and_seeded():
-    rows = generated.countdown(200, seed=3, split="train")
-    assert rows == generated.countdown(200, seed=3, split="train")
-    assert rows != generated.countdown(200, seed=4, split="train")
+    rows = countdown.countdown(200, seed=3, split="train")
+    assert rows == countdown.countdown(200, seed=3, split="train")
+    assert rows != countdown.countdown(200, seed=4, split="train")
     for r in rows:
         assert 3 <= len(r["numbers"]) <= 4 and 1 <= r["target"] <= 100
         assert _value(r["solution"]) == r["target"]
@@ -39,7 +39,7 @@ def test_countdown_is_solvable_by_construction_and_seeded():
 
 
 def test_generated_splits_never_overlap():
-    for make in (generated.countdown, generated.arithmetic):
+    for make in (countdown.countdown, arithmetic.arithmetic):
         train = {json.dumps(r, sort_keys=True) for r in make(300, seed=0, split="train")}
         test = {json.dumps(r, sort_keys=True) for r in make(60, seed=0, split="test")}
         other_seed_test = {json.dumps(r, sort_keys=True) for r in make(60, seed=9, split="test")}
@@ -47,14 +47,14 @@ def test_generated_splits_never_overlap():
 
 
 def test_arithmetic_answers():
-    for r in generated.arithmetic(100, seed=1, split="train", digits=1, ops="+-*"):
+    for r in arithmetic.arithmetic(100, seed=1, split="train", digits=1, ops="+-*"):
         a, b = r["operands"]
         assert int(r["answer"]) == {"+": a + b, "-": a - b, "*": a * b}[r["op"]] >= 0
 
 
 def test_generator_runs_out_clearly():
     with pytest.raises(R1Error, match="distinct"):
-        generated.arithmetic(500, seed=0, split="test", digits=1, ops="+")
+        arithmetic.arithmetic(500, seed=0, split="test", digits=1, ops="+")
 
 
 def test_r1_zero_template_is_verbatim():

@@ -43,6 +43,11 @@ MAX_LINE_BYTES = 64 * 1024 * 1024  # a longer JSONL line is almost certainly not
 PARTIAL_SUFFIX = ".partial"
 MANIFEST_SUFFIX = ".manifest.json"
 _HEADER_KEY = "__r1cli_partial__"
+# The files of an output folder (a training run, a model, a distill run, a report).
+MANIFEST_FILE = "manifest.json"  # written last: the folder is complete
+RUN_FILE = "r1cli_run.json"  # written first by a stage that works in its folder (training, distill)
+METRICS_FILE = "metrics.jsonl"  # a training run's metrics, one line per logged step
+SAMPLES_FILE = "samples.jsonl"  # a grpo run's completions with their rewards, every few steps
 
 
 def now() -> str:
@@ -241,6 +246,59 @@ def check_output_free(path: str | Path, force: bool) -> None:
         raise DataError(str(p), f"folder {p.parent} does not exist")
 
 
+def is_ours(folder: Path) -> bool:
+    """A folder r1cli wrote: its manifest or its run file says so."""
+    return (folder / MANIFEST_FILE).exists() or (folder / RUN_FILE).exists()
+
+
+def check_output_folder(out: str | Path, *, force: bool, resume: bool = False, stage: str | None = None) -> str:
+    """The one rule for an output folder, applied before any model loads.
+
+    Returns "new" (absent or empty), "replace" (`force` over a folder r1cli wrote) or "resume"
+    (an unfinished r1cli run, with `resume`). Refuses, with one line, a path that is not a
+    folder, a folder r1cli did not write (even with `force`: it is never deleted), a finished run
+    without `force`, and an unfinished one without `resume` or `force`. `stage`: only a folder
+    that stage finished may be replaced (a report never replaces a training run)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(str(out), "exists and is not a folder")
+    if not out.exists() or not any(out.iterdir()):
+        return "new"
+    if not is_ours(out):
+        raise DataError(str(out), "not an r1cli output folder (no manifest.json or r1cli_run.json); r1cli never replaces it, "
+                                  "choose another output")
+    finished = read_manifest(out) if (out / MANIFEST_FILE).exists() else None
+    if stage is not None and finished is not None and finished.get("stage") != stage:
+        raise DataError(str(out), f"holds r1cli's {finished.get('stage')} output, not a {stage} one; choose another output")
+    if force:
+        return "replace"
+    if finished is not None:
+        raise DataError(str(out), "holds a finished run; pass --force to replace it, or choose another output")
+    if resume:
+        return "resume"
+    raise DataError(str(out), "holds an unfinished run; pass --resume to continue it, or --force to start over")
+
+
+def read_metrics(path: Path) -> tuple[list[dict[str, Any]], str]:
+    """A training run's metrics.jsonl: its rows and sha256. A torn last line (a run that is
+    still writing, or was killed mid-write) is dropped; a malformed line elsewhere stops."""
+    raw = path.read_bytes()
+    rows: list[dict[str, Any]] = []
+    lines = raw.split(b"\n")
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            if lineno == len(lines):  # no newline after it: cut off while writing
+                break
+            raise DataError(f"{path}:{lineno}", f"malformed metrics line: {e}") from None
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows, hashlib.sha256(raw).hexdigest()
+
+
 def publish_folder(build_dir: Path, out: Path, force: bool) -> None:
     """Move a finished folder into place; the old one (if forced) goes only after that works."""
     old = None
@@ -253,18 +311,9 @@ def publish_folder(build_dir: Path, out: Path, force: bool) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def check_folder_free(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise DataError(str(out), "exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise DataError(str(out), "folder exists and is not empty; pass --force to replace it")
-    if not out.parent.exists():
-        raise DataError(str(out), f"folder {out.parent} does not exist")
-
-
 def manifest_path(output: str | Path) -> Path:
     p = Path(output)
-    return p / "manifest.json" if p.is_dir() else p.with_name(p.name + MANIFEST_SUFFIX)
+    return p / MANIFEST_FILE if p.is_dir() else p.with_name(p.name + MANIFEST_SUFFIX)
 
 
 def write_manifest(output: str | Path, manifest: dict[str, Any]) -> Path | None:

@@ -3,6 +3,12 @@
 A YAML config uses the config's field names as keys (a flag `--max-new-tokens` is the key
 `max_new_tokens`). Unknown keys and wrongly typed values are errors that name the file, the
 key and the valid keys. Every config validates itself in `validate()`, naming the flag.
+
+A field declared with `option(...)` is also a command-line option: its help text, its flag
+names and the default --help shows live on the field, and `r1cli.cli` builds the option from
+it. Adding a flag to a stage is adding one field.
+
+    k: int = option(4, help="Completions per prompt.", flags=("-k",))
 """
 
 from __future__ import annotations
@@ -26,6 +32,39 @@ class ConfigError(R1Error):
 def flag_name(field: str) -> str:
     """The flag that sets a config field: `max_new_tokens` -> `--max-new-tokens`, `k` -> `-k`."""
     return ("-" if len(field) == 1 else "--") + field.replace("_", "-")
+
+
+def option(default: Any = dataclasses.MISSING, *, help: str, flags: tuple[str, ...] = (), show: str | None = None,
+           default_factory: Any = dataclasses.MISSING, cli_type: Any = None) -> Any:
+    """A config field that is also a command-line option.
+
+    `flags`: its declarations when not just the field's name (`("-G", "--num-generations")`,
+    `("--lora/--full",)` for an on/off pair). `show`: what --help gives as the default when the
+    field's own default would mislead (e.g. one that depends on another option). `cli_type`: the
+    type typed on the command line when the field holds something richer (the reward list: a
+    mapping in YAML, repeated NAME=WEIGHT flags on the command line)."""
+    meta = {"help": help, "flags": flags, "show": show, "cli_type": cli_type}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def parse_pairs(pairs: list[str] | None, flag: str, *, text: bool = False) -> dict[str, Any]:
+    """Repeated `KEY=VALUE` flags (`--trl`, `--field`, `--option`, a reward's parameters) as a
+    mapping. Values are read as YAML scalars, as in a config file (`3` a number, `true` a bool),
+    unless `text` (column names stay strings)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{flag} {pair!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = value if text else yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value  # not a YAML scalar: the text itself
+    return out
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -55,7 +94,8 @@ def _type_name(tp: Any) -> str:
     if origin is Literal:
         return " | ".join(repr(a) for a in get_args(tp))
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None)) + " (or null)" * (type(None) in get_args(tp))
+        names = dict.fromkeys(_type_name(a) for a in get_args(tp) if a is not type(None))
+        return " or ".join(names) + " (or null)" * (type(None) in get_args(tp))
     if origin in (list, tuple):
         return "a list"
     if origin is dict:
@@ -92,12 +132,16 @@ def _conforms(value: Any, tp: Any) -> bool:
 class StageConfig:
     """Base for stage configs. Subclasses are dataclasses and override `validate()`."""
 
+    source = None  # the YAML file the values came from (for messages), set by `build`
+
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
     def build(cls: type[C], config_file: str | Path | None = None, **flags: Any) -> C:
+        """Defaults < the YAML file < flags (None: not given). A flag that fills a mapping
+        (`--trl`, `--task` into `prompts`) adds to the file's mapping instead of replacing it."""
         values: dict[str, Any] = {}
         hints = typing.get_type_hints(cls)
         if config_file is not None:
@@ -114,9 +158,13 @@ class StageConfig:
         for key, value in flags.items():
             if key not in hints:
                 raise TypeError(f"{cls.__name__} has no field {key}")  # a programming error, not user input
-            if value is not None:
-                values[key] = value
+            if value is None:
+                continue
+            if isinstance(value, dict) and isinstance(values.get(key), dict):
+                value = {**values[key], **value}
+            values[key] = value
         config = cls(**values)
+        config.source = str(config_file) if config_file is not None else None
         config.validate()
         return config
 
@@ -125,7 +173,16 @@ class StageConfig:
 
     def require(self, condition: bool, field: str, message: str) -> None:
         if not condition:
-            raise ConfigError(f"{flag_name(field)} (config key '{field}') {message}, got {getattr(self, field)!r}")
+            raise ConfigError(f"{self.flag(field)} (config key '{field}') {message}, got {getattr(self, field)!r}")
+
+    @classmethod
+    def flag(cls, field: str) -> str:
+        """The flag that sets `field` on the command line (as its `option(flags=...)` declares)."""
+        declared = next((f.metadata.get("flags") for f in dataclasses.fields(cls) if f.name == field), None)
+        if declared:
+            names = [name for decl in declared for name in decl.split("/")[:1]]
+            return next((n for n in names if n.startswith("--")), names[0])
+        return flag_name(field)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -11,6 +11,8 @@ from typing import Any
 from r1cli.errors import R1Error
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICE_HELP = "auto, cpu, cuda, cuda:1, mps."
+DTYPE_HELP = "auto (bf16 on GPUs that support it, float32 on CPU), float32, bfloat16, float16."
 
 
 def pick_device(requested: str = "auto") -> str:

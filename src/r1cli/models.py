@@ -27,6 +27,8 @@ from typing import Any
 from r1cli.errors import R1Error
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+MODEL_HELP = "Hub name, local folder, or .gguf file (a LoRA adapter folder loads its base with the adapter)."
+TRUST_HELP = "Allow model code from the model's repository to run."
 GGUF_SUFFIX = ".gguf"
 GGUF_INSTALL = "pip install 'gguf>=0.10'"
 

@@ -26,11 +26,6 @@ from r1cli.records import SAMPLE_FIELDS, SCORED_FIELDS, completion_text
 from r1cli.rewards.language import LANGUAGE_SCRIPTS, count_words, language_share, normalize_language
 from r1cli.rewards.tags import answer_span, thought
 
-# A task's correctness reward gives 1.0 for a correct answer (the `Task.accuracy` contract);
-# partial credit (Countdown's 0.1 for a well-formed wrong equation, a code reward's share of
-# passed tests) is not correct.
-CORRECT = 1.0
-
 # Drop reasons, in the order the rules are applied. Unit: samples.
 SAMPLE_REASONS = (
     "pass_rate_unknown",  # --pass-rate set, but no sample of the prompt could be judged
@@ -103,15 +98,6 @@ class Rules:
 
 
 # -- correctness and difficulty --------------------------------------------------------------------
-def is_correct(score: float | None) -> bool | None:
-    """True/False for a correctness score; None when it could not be judged.
-
-    >>> [is_correct(s) for s in (1.0, 0.1, 0.0, None)]
-    [True, False, False, None]
-    """
-    return None if score is None else score >= CORRECT
-
-
 def pass_rate(judgements: Sequence[bool | None]) -> float | None:
     """Share of a prompt's judged samples that are correct; None when none was judged.
 

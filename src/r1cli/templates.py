@@ -44,6 +44,9 @@ R1_INSTRUCTION = (
 )
 
 BUILTIN = ("auto", "r1-zero", "r1-chat", "chat", "plain")
+TEMPLATE_HELP = ("auto (r1-chat for a model with a chat template, else r1-zero), r1-zero (the verbatim R1-Zero text; base models), "
+                 "r1-chat (the R1 instruction, then the question, as user message; instruct models), chat (the question alone as "
+                 "user message), plain, or a template file with {question}.")
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from r1cli.config import option
 from r1cli.templates import R1_ZERO
 
 EOS = "<|endoftext|>"
@@ -50,19 +51,20 @@ def _corpus() -> list[str]:
 
 @dataclass
 class TinySpec:
-    hidden_size: int = 64
-    layers: int = 2
-    heads: int = 4
-    kv_heads: int = 2
-    intermediate_size: int = 256
-    vocab_size: int = 512
+    hidden_size: int = option(64, help="Hidden size.")
+    layers: int = option(2, help="Number of transformer layers.")
+    heads: int = option(4, help="Attention heads.")
+    kv_heads: int = option(2, help="Key/value heads.")
+    intermediate_size: int = option(256, help="MLP width.")
+    vocab_size: int = option(512, help="BPE vocabulary size to train.")
     max_positions: int = 2048
-    chat_template: bool = True
-    seed: int = 0
+    chat_template: bool = option(True, help="Give the tokenizer a chat template (off: a 'base' model).",
+                                 flags=("--chat-template/--no-chat-template",), show="")
+    seed: int = option(0, help="Seed for the random weights (same seed, same files).")
     # Wider than transformers' usual 0.02: random weights then give peaked next-token
     # distributions (entropy near a real LM's, not uniform), so LoRA can move them in a few
     # dozen RL steps; at 0.02 the tied embeddings keep every logit near zero.
-    init_std: float = 0.3
+    init_std: float = option(0.3, help="Std of the random weights: wide (peaked outputs, LoRA-trainable) or 0.02 (transformers' usual, for pretraining).")
 
     def __post_init__(self) -> None:
         from r1cli.errors import R1Error

@@ -26,55 +26,62 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from r1cli import artifacts, console
-from r1cli.config import ConfigError, StageConfig
-from r1cli.device import DTYPES
+from r1cli.artifacts import METRICS_FILE, RUN_FILE, SAMPLES_FILE
+from r1cli.config import ConfigError, StageConfig, option
+from r1cli.device import DTYPE_HELP, DTYPES
+from r1cli.models import TRUST_HELP
 from r1cli.errors import DataError, R1Error
 
-RUN_FILE = "r1cli_run.json"
 CHECKPOINT_MARK = "r1cli_checkpoint.json"
-METRICS_FILE = "metrics.jsonl"
-SAMPLES_FILE = "samples.jsonl"
 
 
 @dataclass
 class TrainConfig(StageConfig):
     """Options every training stage shares. TRL's own options go under `trl`, named as in TRL."""
 
-    model: str = ""
-    adapter: str | None = None
-    lora: bool = True
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
-    learning_rate: float | None = None
-    max_steps: int = -1
-    epochs: float = 1.0
-    batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    save_steps: int = 50
-    save_total_limit: int = 2
-    logging_steps: int = 1
-    seed: int = 0
-    device: str = "auto"
-    dtype: str = "auto"
-    merge: bool = False
-    gradient_checkpointing: bool | None = None  # None: on for GPUs (memory), off on CPU (speed)
-    trust_remote_code: bool = False
-    trl: dict[str, Any] = field(default_factory=dict)
+    model: str = option("", help="Hub name, local folder, .gguf file, or a LoRA adapter folder (training continues that adapter).",
+                        flags=("--model", "-m"), show="")
+    adapter: str | None = option(None, help="LoRA adapter folder to start from, on top of --model.")
+    lora: bool = option(True, help="LoRA adapter training (default), or full fine-tuning.", flags=("--lora/--full",), show="")
+    lora_r: int = option(16, help="LoRA rank.")
+    lora_alpha: int = option(32, help="LoRA alpha.")
+    lora_dropout: float = option(0.05, help="LoRA dropout.")
+    lora_target_modules: list[str] = option(help="Modules to adapt (repeatable).", default_factory=lambda: ["all-linear"], show="all-linear")
+    learning_rate: float | None = option(None, help="Learning rate.", show="1e-5 with LoRA, 1e-6 full")
+    max_steps: int = option(-1, help="Optimizer steps (-1: train for --epochs).")
+    epochs: float = option(1.0, help="Passes over the data when --max-steps is -1.", show="1")
+    batch_size: int = option(8, help="Per-device batch size (for grpo: completions, so prompts x --num-generations).")
+    gradient_accumulation_steps: int = option(1, help="Gradient accumulation steps.")
+    save_steps: int = option(50, help="Checkpoint every N steps.")
+    save_total_limit: int = option(2, help="Checkpoints kept (older ones deleted).")
+    logging_steps: int = option(1, help="Log metrics every N steps.")
+    seed: int = option(0, help="Seed for initialisation, data order and sampling.")
+    device: str = option("auto", help="auto, cpu or cuda.")
+    dtype: str = option("auto", help=DTYPE_HELP)
+    merge: bool = option(False, help="Also save base + adapter merged into OUT/merged.", show="")
+    # None: on for GPUs (memory), off on CPU (speed)
+    gradient_checkpointing: bool | None = option(None, help="Recompute activations in the backward pass: less memory, more time.",
+                                                 flags=("--gradient-checkpointing/--no-gradient-checkpointing",), show="on for GPUs, off on CPU")
+    trust_remote_code: bool = option(False, help=TRUST_HELP, show="")
+    trl: dict[str, Any] = option(help="A TRL option KEY=VALUE, passed through under its TRL name (repeatable).", default_factory=dict, show="")
 
-    # TRL fields set from r1cli's own options; `trl:` may not set them again.
+    # TRL fields that are r1cli options under another (or the same) name: TRL name -> field.
+    RENAMED_TRL_FIELDS = {
+        "max_steps": "max_steps", "num_train_epochs": "epochs", "per_device_train_batch_size": "batch_size",
+        "gradient_accumulation_steps": "gradient_accumulation_steps", "save_steps": "save_steps",
+        "save_total_limit": "save_total_limit", "logging_steps": "logging_steps", "seed": "seed",
+    }
+    # Every TRL field r1cli sets from its own options (the above, and those derived from one);
+    # `trl:` may not set them again.
     OWN_TRL_FIELDS = {
-        "output_dir": None, "learning_rate": "learning_rate", "max_steps": "max_steps", "num_train_epochs": "epochs",
-        "per_device_train_batch_size": "batch_size", "gradient_accumulation_steps": "gradient_accumulation_steps",
-        "save_steps": "save_steps", "save_total_limit": "save_total_limit", "logging_steps": "logging_steps",
-        "seed": "seed", "use_cpu": "device", "bf16": "dtype", "fp16": "dtype",
-        "gradient_checkpointing": "gradient_checkpointing", "activation_checkpointing": "gradient_checkpointing",
+        **RENAMED_TRL_FIELDS, "output_dir": None, "learning_rate": "learning_rate", "use_cpu": "device", "bf16": "dtype",
+        "fp16": "dtype", "gradient_checkpointing": "gradient_checkpointing", "activation_checkpointing": "gradient_checkpointing",
     }
 
     def validate(self) -> None:
@@ -147,15 +154,8 @@ class TrainConfig(StageConfig):
         args = {
             "output_dir": str(output_dir),
             "learning_rate": self.lr(),
-            "max_steps": self.max_steps,
-            "num_train_epochs": self.epochs,
-            "per_device_train_batch_size": self.batch_size,
-            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            **{trl_name: getattr(self, own) for trl_name, own in self.RENAMED_TRL_FIELDS.items()},
             "save_strategy": "steps",
-            "save_steps": self.save_steps,
-            "save_total_limit": self.save_total_limit,
-            "logging_steps": self.logging_steps,
-            "seed": self.seed,
             "report_to": [],
             "disable_tqdm": True,
             "use_cpu": device == "cpu",
@@ -186,6 +186,55 @@ class TrainConfig(StageConfig):
             return models.load_for_training(ref, dtype=dtype, trust_remote_code=self.trust_remote_code)
         args.model_init_kwargs = {"dtype": dtype, "trust_remote_code": self.trust_remote_code, "use_safetensors": True}
         return ref.base
+
+
+@dataclass
+class Stage:
+    """What a training stage brings to the one lifecycle in `fit`: its TRL classes and
+    arguments, how to build its trainer, and what its manifest records. Everything else (the
+    output folder and its rules, resuming, the model, progress, metrics, saving, merging, the
+    manifest) is `fit`'s, the same for every stage."""
+
+    name: str  # "grpo", "sft", "distill": the manifest's stage and the progress label
+    config_class: type  # TRL's config class for this stage
+    args: dict[str, Any]  # the stage's own TRL config arguments (on top of TrainConfig's)
+    # (model, TRL args, peft_config) -> the TRL trainer, with the stage's dataset and extras bound
+    trainer: Callable[[Any, Any, Any], Any]
+    manifest_config: dict[str, Any]
+    inputs: list[Any]  # artifacts.InputInfo of every file read
+    model_identity: dict[str, Any] | None = None  # default: the model's
+    note_keys: tuple[str, ...] = ("loss",)  # metrics shown on the progress line
+    samples_every: int = 0
+    # Measurements on the trainer before and after training (sft's held-out loss), into the stats.
+    before: Callable[[Any], dict[str, Any]] | None = None
+    after: Callable[[Any], dict[str, Any]] | None = None
+    stats: dict[str, Any] = field(default_factory=dict)  # facts of the stage's own (examples, prompts)
+
+
+def fit(stage: Stage, cfg: TrainConfig, ref: Any, output: str | Path, *, force: bool = False, resume: bool = False) -> dict[str, Any]:
+    """Train: check the output folder (before any weights load), build the TRL config, set up
+    the folder, load the model, train (resuming from the newest complete checkpoint), save the
+    final adapter or model (and merge), write the manifest. Returns the run's stats."""
+    from r1cli.device import pick_device
+
+    timer = Timer()
+    device = pick_device(cfg.device)
+    folder = RunFolder(output, force=force, resume=resume, identity=cfg.identity(stage.name, ref.identity()))
+    folder.check()
+    args = cfg.trl_config(stage.config_class, folder.path, device, **stage.args)
+    folder.start()
+    args.distributed_state.wait_for_everyone()
+    model = cfg.model_for_trainer(ref, args, device)
+    manifest = artifacts.Manifest(stage.name, stage.manifest_config, stage.inputs, stage.model_identity or ref.identity())
+    trainer = stage.trainer(model, args, cfg.lora_config(ref))
+    attach(trainer, make_callback(folder, stage.name, note_keys=stage.note_keys, samples_every=stage.samples_every))
+    before = stage.before(trainer) if stage.before else {}
+    train(trainer, folder)
+    after = stage.after(trainer) if stage.after else {}
+    files = save_final(trainer, folder, cfg, ref)
+    stats = {**last_metrics(folder), "seconds": timer.seconds, **stage.stats, **before, **after, "files": files}
+    folder.finish(manifest.finish(stats, world_size=args.world_size, device=device))
+    return stats
 
 
 def is_main_process() -> bool:
@@ -222,25 +271,11 @@ class RunFolder:
     def check(self) -> None:
         """Decide what to do with an existing folder; refuse clearly. Creates nothing."""
         out = self.path
-        if out.exists() and not out.is_dir():
-            raise DataError(str(out), "exists and is not a folder")
-        if not out.parent.exists():
-            raise DataError(str(out), f"folder {out.parent} does not exist")
-        if not out.exists() or not any(out.iterdir()):
-            if self.resume:
-                console.info(f"{out}: nothing to resume; starting a new run")
+        state = artifacts.check_output_folder(out, force=self.force, resume=self.resume)
+        if state == "new" and self.resume:
+            console.info(f"{out}: nothing to resume; starting a new run")
+        if state != "resume":
             return
-        ours = (out / RUN_FILE).exists() or (out / "manifest.json").exists()
-        if self.force:
-            if not ours:
-                raise DataError(str(out), "not an r1cli output folder; refusing to delete it with --force, choose another output")
-            return
-        if (out / "manifest.json").exists():
-            raise DataError(str(out), "holds a finished run; pass --force to replace it, or choose another output")
-        if not self.resume:
-            raise DataError(str(out), "holds an unfinished run; pass --resume to continue it, or --force to start over")
-        if not ours:
-            raise DataError(str(out), "not an r1cli output folder; nothing to resume")
         stored = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
         diff = _diff(stored, self.identity)
         if diff:
@@ -416,7 +451,7 @@ def last_metrics(run: RunFolder) -> dict[str, Any]:
     path = run.path / METRICS_FILE
     if not path.exists():
         return {}
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows, _ = artifacts.read_metrics(path)
     steps = [r for r in rows if "train_runtime" not in r and not any(k.startswith("eval_") for k in r)]
     summary = next((r for r in reversed(rows) if "train_runtime" in r), {})
     return {"steps": steps[-1]["step"] if steps else 0, "first": steps[0] if steps else {}, "last": steps[-1] if steps else {},

@@ -38,7 +38,9 @@ a row stops at the token that completes a stop string, as transformers' `StopStr
 does. The distribution is the same: temperature, then nucleus (top-p with top-k off) exactly
 as transformers' `TopPLogitsWarper` keeps tokens (a token stays while the probability mass
 ranked above it is below top_p), then an exact categorical draw (the inverse of the cumulative
-distribution at a uniform number); temperature 0 is argmax. A row's uniform numbers are a
+distribution at a uniform number); temperature 0 is argmax. (`sample_tokens`, the raw-token
+entry point GRPO's rollouts use, r1cli/rollouts.py, also takes a top-k, applied between
+temperature and nucleus as transformers orders them.) A row's uniform numbers are a
 hash of the seed, the row and the step, so the same seed gives the same samples, and rows
 ending early never change the others' (as in `generate`). Seeds give other tokens than
 plain's (another source of randomness), not another distribution: tests/test_backends.py
@@ -100,9 +102,11 @@ class FastBackend(PlainBackend):
 
     name = "fast"
 
-    def __init__(self, model: Any, tokenizer: Any, *, static: bool | None = None):
+    def __init__(self, model: Any, tokenizer: Any, *, static: bool | None = None, warn_processors: bool = True):
         """`static`: fixed-shape decoding, captured in CUDA graphs on a GPU; the default is
-        static on CUDA unless R1CLI_FAST_CUDA_GRAPHS=0, eager elsewhere."""
+        static on CUDA unless R1CLI_FAST_CUDA_GRAPHS=0, eager elsewhere. `warn_processors`:
+        warn about `generation_config` entries this engine does not apply (a caller that checks
+        its own generation settings, as GRPO's rollouts do, turns this off)."""
         super().__init__(model, tokenizer)
         self.device = model.device
         on_cuda = self.device.type == "cuda"
@@ -113,20 +117,34 @@ class FastBackend(PlainBackend):
         self._warned: set[str] = set()
         self._caches: dict[tuple[int, int], _Cache] = {}
         self._stop_tables: dict[tuple[str, ...], list[bool] | None] = {}
+        self.fallback = "using the plain backend"  # what happens when this engine cannot run (for warnings)
         config = model.generation_config
         ignored = [f"{n}={getattr(config, n)!r}" for n in _IGNORED_PROCESSORS if getattr(config, n, None) not in _NEUTRAL]
-        if ignored:
+        if ignored and warn_processors:
             self._warn(f"backend fast: the model's generation_config sets {', '.join(ignored)}; the plain backend "
                        "applies it, fast (like vllm) samples with temperature and top-p only")
 
     def generate(self, prompt_ids: list[list[int]], params: SamplingParams, seed: int) -> list[list[Generation]]:
+        tokens = self.sample_tokens(prompt_ids, params, seed)
+        if tokens is None:
+            return super().generate(prompt_ids, params, seed)
+        return [[self._finish(toks, params) for toks in group] for group in tokens]
+
+    def sample_tokens(self, prompt_ids: list[list[int]], params: SamplingParams, seed: int, *, top_k: int = 0,
+                      end_ids: set[int] | None = None) -> list[list[list[int]]] | None:
+        """K token lists per prompt, in prompt order: each row's tokens up to and including the
+        one that ended it, or `max_new_tokens` of them. `top_k` > 0 keeps the k most likely
+        tokens before the nucleus (as transformers orders its warpers); `end_ids`: the tokens
+        that end a row (default: EOS and padding, the plain backend's rule). None when this
+        engine cannot drive the model (the reason is warned); the caller then uses another."""
         import torch
 
         width = max(len(p) for p in prompt_ids)
         reason = self.unsupported or _window_too_short(self.model, width + params.max_new_tokens)
         if reason:
-            self._warn(f"backend fast: {reason}; using the plain backend")
-            return super().generate(prompt_ids, params, seed)
+            self._warn(f"backend fast: {reason}; {self.fallback}")
+            return None
+        ends = end_ids if end_ids is not None else self.eos_ids | {self.pad_id}
         k = params.k
         # Shortest first: prefill buckets are runs of similar lengths.
         order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
@@ -144,13 +162,13 @@ class FastBackend(PlainBackend):
                 # The model's forward wants more of a transformers Cache than `update`: not this engine's kind.
                 self.unsupported = f"{type(self.model).__name__} does not run on its static cache ({type(e).__name__}: {e})"
                 self._caches.clear()
-                self._warn(f"backend fast: {self.unsupported}; using the plain backend")
-                return super().generate(prompt_ids, params, seed)
+                self._warn(f"backend fast: {self.unsupported}; {self.fallback}")
+                return None
             lengths = torch.tensor([len(p) for p in prompts for _ in range(k)], device=self.device)
-            tokens = self._decode(cache, logits, lengths, width, params, _row_keys(seed, rows, self.device))
-        results: list[list[Generation]] = [[] for _ in prompt_ids]
+            tokens = self._decode(cache, logits, lengths, width, params, _row_keys(seed, rows, self.device), top_k, ends)
+        results: list[list[list[int]]] = [[] for _ in prompt_ids]
         for row, toks in enumerate(tokens):
-            results[order[row // k]].append(self._finish(toks, params))
+            results[order[row // k]].append(toks)
         return results
 
     # -- prefill ------------------------------------------------------------------------------
@@ -182,7 +200,7 @@ class FastBackend(PlainBackend):
 
     # -- decode -------------------------------------------------------------------------------
     def _decode(self, cache: _Cache, logits: Any, lengths: Any, width: int, params: SamplingParams,
-                row_keys: Any) -> list[list[int]]:
+                row_keys: Any, top_k: int, ends: set[int]) -> list[list[int]]:
         """Sample token by token; returns each row's tokens up to and including its last one."""
         import torch
 
@@ -196,7 +214,7 @@ class FastBackend(PlainBackend):
         check_every = CHECK_EVERY_STATIC if cache.static else 1
         cache.start_decode(lengths, width)
         pending = []
-        tokens = _sample(logits, params, _mix(row_keys))
+        tokens = _sample(logits, params, _mix(row_keys), top_k)
         for step in range(params.max_new_tokens):
             pending.append(tokens)
             last_step = step == params.max_new_tokens - 1
@@ -209,7 +227,7 @@ class FastBackend(PlainBackend):
                     toks = out[row]
                     for t in block[i]:
                         toks.append(t)
-                        if self._ends(toks, t, stops, table, window):
+                        if self._ends(toks, t, ends, stops, table, window):
                             ended[row] = True
                             break
                 n_ended = sum(ended[row] for row in live)
@@ -224,14 +242,15 @@ class FastBackend(PlainBackend):
                     row_keys = row_keys.index_select(0, keep_t)
             if last_step:
                 break
-            tokens = _sample(cache.step(tokens, step), params, _mix(row_keys + _wrap((step + 1) * _GOLDEN)))
+            tokens = _sample(cache.step(tokens, step), params, _mix(row_keys + _wrap((step + 1) * _GOLDEN)), top_k)
         return out
 
-    def _ends(self, toks: list[int], t: int, stops: tuple[str, ...], table: list[bool] | None, window: int) -> bool:
-        """Does the row end at its newest token `t`? The same rules as plain: EOS or padding, or a
-        stop string completed by `t` (the text up to the previous token held none, so it suffices
-        to look at the last few tokens, and only after a token that can end a stop string)."""
-        if t in self.eos_ids or t == self.pad_id:
+    def _ends(self, toks: list[int], t: int, ends: set[int], stops: tuple[str, ...], table: list[bool] | None,
+              window: int) -> bool:
+        """Does the row end at its newest token `t`? One of `ends` (plain's rule: EOS or padding),
+        or a stop string completed by `t` (the text up to the previous token held none, so it
+        suffices to look at the last few tokens, and only after a token that can end a stop string)."""
+        if t in ends:
             return True
         if not stops or (table is not None and t < len(table) and not table[t]):
             return False
@@ -434,8 +453,9 @@ class _Cache:
         self.rows = len(keep)
 
 
-def _sample(logits: Any, params: SamplingParams, keys: Any) -> Any:
-    """One token per row: argmax at temperature 0, else temperature, nucleus, categorical draw.
+def _sample(logits: Any, params: SamplingParams, keys: Any, top_k: int = 0) -> Any:
+    """One token per row: argmax at temperature 0, else temperature, top-k (when > 0), nucleus,
+    categorical draw: transformers' warpers in transformers' order.
 
     The draw inverts the cumulative distribution at one uniform number per row, and that number
     is a hash of the row's key for this step (seed, row, step), not the next output of a random
@@ -449,6 +469,10 @@ def _sample(logits: Any, params: SamplingParams, keys: Any) -> Any:
     if params.temperature == 0:
         return logits.argmax(-1)
     logits = logits / params.temperature
+    if 0 < top_k < logits.shape[-1]:
+        # As TopKLogitsWarper: tokens tied with the k-th most likely stay in.
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
     ids = None
     if params.top_p < 1:
         logits, ids = _nucleus(logits, params.top_p)

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from r1cli import artifacts
+from r1cli import artifacts, rewards as registry
 from r1cli.artifacts import Manifest
-from r1cli.config import ConfigError
+from r1cli.config import ConfigError, option
 from r1cli.console import info
 from r1cli.errors import DataError, R1Error
 from r1cli.training import TrainConfig, Timer
@@ -39,20 +39,22 @@ MODES = ("sequence", "token")
 class DistillConfig(TrainConfig):
     """The student's training options (TrainConfig: `model` is the student) plus the teacher's."""
 
-    teacher: str = ""
-    mode: str = "sequence"
-    on_policy: bool = False
-    k: int = 4  # teacher samples per prompt
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_new_tokens: int = 1024
+    model: str = option("", help="Student to train: hub name, folder or .gguf file.", flags=("--student",), show="")
+    teacher: str = option("", help="Teacher: hub name, folder, .gguf file, or adapter folder (e.g. an RL run).", show="")
+    mode: str = option("sequence", help="sequence (R1-Distill: SFT on the teacher's correct samples) or token (match the teacher's next-token distribution).")
+    on_policy: bool = option(False, help="Token level on the student's own completions (TRL DistillationTrainer); default: on teacher samples (GKD).", show="")
+    k: int = option(4, help="Teacher samples per prompt.")
+    temperature: float = option(0.6, help="Sampling temperature (teacher samples; student rollouts on-policy).")
+    top_p: float = option(0.95, help="Nucleus sampling mass for teacher samples.")
+    max_new_tokens: int = option(1024, help="Token limit per sampled completion.")
     batch_size_sampling: int = 8
-    rewards: Any = None  # for rejection; default: the task's
+    rewards: registry.RewardsSetting = registry.rewards_option("Rewards that judge teacher samples, NAME[=WEIGHT] (default: the task's).")
     reject: dict[str, Any] = field(default_factory=dict)  # RejectConfig keys
-    max_length: int = 2048  # student sequence limit (sequence level)
+    max_length: int = option(2048, help="Sequence level: token limit per student training example.")
     # Generalised JSD: 0 forward KL, 0.5 JSD, 1 reverse KL. None: reverse KL on-policy (as in the
     # on-policy distillation paper), forward KL on teacher samples (classic knowledge distillation).
-    beta: float | None = None
+    beta: float | None = option(None, help="Token level: generalised JSD interpolation (0 forward KL, 0.5 JSD, 1 reverse KL).",
+                                show="1 on-policy, 0 off-policy")
 
     def validate(self) -> None:
         self.require(bool(self.teacher), "teacher", "is required (a hub name, a local folder or an adapter folder)")
@@ -61,6 +63,7 @@ class DistillConfig(TrainConfig):
         self.require(not self.on_policy or self.mode == "token", "on_policy", "applies to --mode token only")
         self.require(self.k >= 1, "k", "must be at least 1")
         self.require(self.beta is None or 0 <= self.beta <= 1, "beta", "must be in [0, 1]")
+        self.rewards = registry.as_specs(self.rewards, self.source or "--reward")
         if self.reject:
             from r1cli.commands.reject import RejectConfig
 
@@ -131,19 +134,13 @@ def run(input_path: str, output: str, cfg: DistillConfig, *, force: bool = False
 
 
 def _prepare_folder(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise DataError(str(out), "exists and is not a folder")
-    if not out.parent.exists():
-        raise DataError(str(out), f"folder {out.parent} does not exist")
-    if out.exists() and any(out.iterdir()):
-        ours = (out / "prompts.jsonl").exists()
-        if not ours:
-            raise DataError(str(out), "not an r1cli distill folder; choose another output")
-        if (out / "manifest.json").exists() and not force:
-            raise DataError(str(out), "holds a finished run; pass --force to replace it, or choose another output")
-        if force:
-            shutil.rmtree(out)
-    out.mkdir(exist_ok=True)
+    """The output folder rule every stage follows; an unfinished distill run simply continues
+    (each artifact is reused or redone by its settings), so no --resume is needed."""
+    if artifacts.check_output_folder(out, force=force, resume=True, stage="distill") == "replace":
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / artifacts.RUN_FILE).exists():
+        artifacts.atomic_write_text(out / artifacts.RUN_FILE, '{"stage": "distill"}\n')
 
 
 # A distill folder's artifacts, each made from the one before it.
@@ -197,9 +194,11 @@ def _sequence_data(prompts: Path, out: Path, cfg: DistillConfig, steps: dict[str
 
     samples = _teacher_samples(prompts, out, cfg, steps)
     scored = out / "scored.jsonl"
-    specs = reward.choose_specs(None, cfg.rewards, artifacts.read_jsonl(prompts).records, None)
+    from r1cli import tasks
+
+    specs = cfg.rewards or tasks.default_rewards(artifacts.read_jsonl(prompts).records)
     if not _reusable(out, scored.name, {"rewards": [s.as_dict() for s in specs]}):
-        reward.run(str(samples), str(scored), None, reward.RewardConfig(rewards=cfg.rewards))
+        reward.run(str(samples), str(scored), reward.RewardConfig(rewards=specs))
     steps["reward"] = (artifacts.read_manifest(scored) or {}).get("stats")
     data = out / "sft_data.jsonl"
     rcfg = reject.RejectConfig.build(None, **cfg.reject)
@@ -230,7 +229,7 @@ def _train_sft(data: Path, folder: Path, cfg: DistillConfig) -> Any:
 
 
 def _train_token(data: Path, folder: Path, cfg: DistillConfig, tref: Any, sref: Any, *, on_policy: bool) -> Any:
-    """Token-level distillation of the student toward the teacher, through the trainer scaffold."""
+    """Token-level distillation of the student toward the teacher, through the training lifecycle."""
     import datasets
 
     from r1cli import models, training, trl_compat
@@ -249,30 +248,24 @@ def _train_token(data: Path, folder: Path, cfg: DistillConfig, tref: Any, sref: 
         models.require_chat_template(tokenizer, sref, "off-policy token-level distillation (TRL's GKD) trains on chat messages; use --on-policy or --mode sequence")
         rows = [{"messages": [*(r["prompt"] if isinstance(r["prompt"], list) else [{"role": "user", "content": r["prompt"]}]),
                               {"role": "assistant", "content": r["completion"]}]} for r in records]
-    device = pick_device(cfg.device)
-    run_folder = training.RunFolder(folder, force=False, resume=resume, identity=cfg.identity("distill", sref.identity()))
-    run_folder.check()
-    dtype = cfg.model_dtype(device)
     config_class, trainer_class = trl_compat.distill_classes(on_policy)
     own = {"max_completion_length": cfg.max_new_tokens} if on_policy else {"lmbda": 0.0, "max_new_tokens": cfg.max_new_tokens}
     beta = cfg.beta if cfg.beta is not None else (1.0 if on_policy else 0.0)
-    args = cfg.trl_config(config_class, run_folder.path, device, beta=beta, temperature=cfg.temperature if on_policy else 1.0, **own)
-    run_folder.start()
-    args.distributed_state.wait_for_everyone()
-    # A teacher that is an adapter folder (or a GGUF file) is loaded here; a plain one TRL loads itself.
-    loaded_here = bool(tref.adapter or tref.gguf_file)
-    teacher: Any = models.load_model(tref, device=device, dtype=dtype) if loaded_here else tref.base
-    if not loaded_here:
-        args.teacher_model_init_kwargs = {"dtype": str(dtype).removeprefix("torch."), "trust_remote_code": cfg.trust_remote_code,
-                                          "use_safetensors": True}
-    student: Any = models.load_for_training(sref, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
-    manifest = Manifest("distill-token", settings, [artifacts.read_jsonl(data).info],
-                        {"teacher": tref.identity(), "student": sref.identity()})
-    trainer = trainer_class(model=student, teacher_model=teacher, args=args, train_dataset=datasets.Dataset.from_list(rows),
-                            processing_class=tokenizer, peft_config=cfg.lora_config(sref))
-    training.attach(trainer, training.make_callback(run_folder, "distill", note_keys=("loss",)))
-    training.train(trainer, run_folder)
-    files = training.save_final(trainer, run_folder, cfg, sref)
-    stats = {**training.last_metrics(run_folder), "examples": len(rows), "files": files}
-    run_folder.finish(manifest.finish(stats, device=device))
-    return stats
+
+    def trainer(student: Any, args: Any, peft_config: Any) -> Any:
+        device = pick_device(cfg.device)
+        dtype = cfg.model_dtype(device)
+        # A teacher that is an adapter folder (or a GGUF file) is loaded here; a plain one TRL loads itself.
+        loaded_here = bool(tref.adapter or tref.gguf_file)
+        teacher: Any = models.load_model(tref, device=device, dtype=dtype) if loaded_here else tref.base
+        if not loaded_here:
+            args.teacher_model_init_kwargs = {"dtype": str(dtype).removeprefix("torch."), "trust_remote_code": cfg.trust_remote_code,
+                                              "use_safetensors": True}
+        return trainer_class(model=student, teacher_model=teacher, args=args, train_dataset=datasets.Dataset.from_list(rows),
+                             processing_class=tokenizer, peft_config=peft_config)
+
+    return training.fit(training.Stage(
+        "distill-token", config_class, {"beta": beta, "temperature": cfg.temperature if on_policy else 1.0, **own}, trainer,
+        settings, [artifacts.read_jsonl(data).info], {"teacher": tref.identity(), "student": sref.identity()},
+        stats={"examples": len(rows)},
+    ), cfg, sref, folder, resume=resume)

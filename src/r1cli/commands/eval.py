@@ -23,23 +23,25 @@ from typing import Any
 
 from r1cli import artifacts, records as schema, rewards as registry
 from r1cli.artifacts import Manifest
-from r1cli.config import ConfigError, StageConfig
+from r1cli.config import ConfigError, StageConfig, option
 from r1cli.console import info, stderr
 
 
 @dataclass
 class EvalConfig(StageConfig):
-    models: list[str] = field(default_factory=list)
+    models: list[str] = option(help="Model to sample from (repeatable: runs side by side).", flags=("--model", "-m"),
+                               default_factory=list, show="")
     prompts: dict[str, Any] = field(default_factory=dict)  # a prompt source instead of INPUT (task, data, n...)
-    k: int = 4
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_new_tokens: int = 1024
-    seed: int = 0
-    batch_size: int = 8
-    backend: str = "auto"
-    stop: list[str] = field(default_factory=list)
-    best_of: str | None = None  # a reward name (or "reward": the records' own total) for best-of-N
+    k: int = option(4, help="Samples per prompt (pass@1 averages over them; cons@k votes among them).")
+    temperature: float = option(0.6, help="Sampling temperature (the report's protocol: 0.6).")
+    top_p: float = option(0.95, help="Nucleus sampling mass (the report's protocol: 0.95).")
+    max_new_tokens: int = option(1024, help="Token limit per completion.")
+    seed: int = option(0, help="Sampling seed.")
+    batch_size: int = option(8, help="Prompts per generation batch.")
+    backend: str = option("auto", help="Sampling backend, as in `r1cli sample`.")
+    stop: list[str] = option(help="Stop string (repeatable).", default_factory=list, show="")
+    best_of: str | None = option(None, help="Best-of-N: the reward that picks one sample per prompt (a reward name, or `reward` "
+                                 "for the records' own total).", show="")
     timeout: float = 5.0  # per-answer deadline for normalising math answers
 
     def validate(self) -> None:
@@ -189,7 +191,7 @@ def _sample(records: list[dict[str, Any]], model: str, cfg: EvalConfig, path: Pa
 def evaluate(name: str, records: list[dict[str, Any]], cfg: EvalConfig) -> dict[str, Any]:
     """Metrics for one run's sample records."""
     from r1cli import metrics, tasks
-    from r1cli.rewards.accuracy import answer_keys
+    from r1cli.tasks.answers import answer_keys
 
     correct_scores = registry.Reward(registry.RewardSpec("accuracy"))(
         [r["completion"] for r in records], **_columns(records))
@@ -210,7 +212,7 @@ def evaluate(name: str, records: list[dict[str, Any]], cfg: EvalConfig) -> dict[
     for i, r in enumerate(records):
         g = groups.setdefault(r["id"], metrics.Group([], [], [], []))
         score = correct_scores[i]
-        g.correct.append(score is not None and score >= 1.0)
+        g.correct.append(tasks.is_correct(score) is True)
         g.unjudged += score is None
         g.keys.append(keys[i])
         g.tokens.append(r.get("completion_tokens", 0))

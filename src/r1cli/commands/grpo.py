@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from r1cli import rewards as registry
-from r1cli.artifacts import Manifest
-from r1cli.config import ConfigError
+from r1cli import rollouts
+from r1cli.config import ConfigError, option
 from r1cli.console import info
 from r1cli.tasks import load_prompts
-from r1cli.training import RunFolder, TrainConfig, Timer
+from r1cli.training import TrainConfig
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
 SCALE_REWARDS = ("group", "batch", "none")
@@ -33,29 +33,37 @@ VLLM_MODES = ("colocate", "server")
 
 @dataclass
 class GrpoConfig(TrainConfig):
-    rewards: Any = None  # {name: weight | {weight, **params}} or a list of NAME[=WEIGHT]; default: the task's
+    rewards: registry.RewardsSetting = registry.rewards_option(registry.REWARDS_HELP.replace("Default:", "As in `r1cli reward`. Default:"))
     prompts: dict[str, Any] = field(default_factory=dict)  # a prompt source (task, data, n, template...) instead of INPUT
-    num_generations: int = 8
-    beta: float = 0.001
-    epsilon: float = 0.2
-    epsilon_high: float | None = None
-    num_iterations: int = 1
-    loss_type: str = "dapo"
-    scale_rewards: str = "group"
-    mask_truncated_completions: bool = False
+    num_generations: int = option(8, help="Group size G: completions per prompt.", flags=("--num-generations", "-G"))
+    beta: float = option(0.001, help="KL coefficient to the reference (k3 estimator). The R1 report used a small positive value; "
+                         "TRL defaults to 0. 0 skips the reference pass.")
+    epsilon: float = option(0.2, help="Clip range of the importance ratio.")
+    epsilon_high: float | None = option(None, help="Upper clip (DAPO's clip-higher); default: --epsilon.", show="")
+    num_iterations: int = option(1, help="Updates per generation batch (mu).")
+    loss_type: str = option("dapo", help="grpo (the report's per-sequence average), dapo (token-level, TRL's default), dr_grpo, "
+                            "bnpo, cispo, sapo, luspo, vespo.")
+    scale_rewards: str = option("group", help="Advantage scaling: group (divide by the group's std, as in GRPO), batch, or none (Dr. GRPO).")
+    mask_truncated_completions: bool = option(False, help="Leave completions that hit the length limit out of the loss (DAPO).", show="")
     # Rollouts at 0.8 / 0.95, not TRL's 1.0 / 1.0: on SmolLM2-135M-Instruct (one-digit sums, 128
     # samples each) 1.0 / 1.0 garbled 8.6% of completions (non-ASCII noise) and 45% ran to the
     # length limit, 15% right; 0.8 / 0.95 garbled none, 31% ran out, 44% right, and still varied
     # enough for groups to differ. Large models lose little at these settings.
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_completion_length: int = 512
-    use_vllm: bool = False
-    vllm_mode: str = "colocate"
-    samples_every: int = 10
+    temperature: float = option(0.8, help="Sampling temperature for rollouts (TRL's default is 1.0; 0.8 keeps small models coherent).")
+    top_p: float = option(0.95, help="Nucleus sampling mass for rollouts (TRL's default is 1.0).")
+    max_completion_length: int = option(512, help="Token limit per completion.")
+    use_vllm: bool = option(False, help="Generate with vLLM (installed separately).", show="")
+    vllm_mode: str = option("colocate", help="colocate (same GPUs) or server (trl vllm-serve).")
+    # auto: fast on CPU, where it was measured at 0.70-0.72x plain TRL's step time (benchmarks/
+    # RESULTS.md); on CUDA TRL's own generate until the fast path is measured there. See rollouts.py.
+    rollout: str = option("auto", help="Who generates the rollouts: auto (fast on CPU; on CUDA TRL's generate, or vLLM with --use-vllm), "
+                          "trl (TRL's generate), fast (r1cli's fast backend: one prefill per prompt for its G completions, "
+                          "static KV cache), vllm (TRL's vLLM path).")
+    samples_every: int = option(10, help="Write completions with their rewards to OUT/samples.jsonl every N steps (0: never).")
 
     def validate(self) -> None:
         super().validate()
+        self.rewards = registry.as_specs(self.rewards, self.source or "--reward")
         self.require(self.num_generations >= 2, "num_generations", "must be at least 2 (advantages compare completions within a group)")
         self.require(self.beta >= 0, "beta", "must be >= 0 (0 turns the KL term and the reference pass off)")
         self.require(0 < self.epsilon < 1, "epsilon", "must be in (0, 1)")
@@ -67,6 +75,10 @@ class GrpoConfig(TrainConfig):
         self.require(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
         self.require(self.max_completion_length >= 1, "max_completion_length", "must be at least 1")
         self.require(self.vllm_mode in VLLM_MODES, "vllm_mode", f"must be one of {', '.join(VLLM_MODES)}")
+        self.require(self.rollout in rollouts.ROLLOUTS, "rollout", f"must be one of {', '.join(rollouts.ROLLOUTS)}")
+        self.require(not (self.use_vllm and self.rollout in ("trl", "fast")), "rollout",
+                     "conflicts with use_vllm (vLLM generates the rollouts); use rollout: vllm")
+        self.use_vllm = self.use_vllm or self.rollout == "vllm"
         self.require(self.samples_every >= 0, "samples_every", "must be >= 0 (0: no samples file)")
         if self.loss_type == "luspo" and self.trl.get("importance_sampling_level", "token") != "sequence":
             raise ConfigError("--loss-type luspo needs trl.importance_sampling_level: sequence (a sequence-level loss)")
@@ -80,48 +92,35 @@ class GrpoConfig(TrainConfig):
         return {k: getattr(self, k) for k in keys}
 
 
-def run(input_path: str | None, output: str, cfg: GrpoConfig, *, flags: list[str] | None = None, config_file: str | None = None,
-        force: bool = False, resume: bool = False) -> dict[str, Any]:
-    from r1cli import models, training, trl_compat
-    from r1cli.commands.reward import check_columns, choose_specs
+def run(input_path: str | None, output: str, cfg: GrpoConfig, *, force: bool = False, resume: bool = False) -> dict[str, Any]:
+    from r1cli import models, tasks, training, trl_compat
     from r1cli.device import pick_device
 
-    timer = Timer()
     ref = models.resolve(cfg.model, cfg.adapter)
     cfg.check_model(ref)
     tokenizer = functools.cache(lambda: models.load_tokenizer(ref, trust_remote_code=cfg.trust_remote_code))
     records, where, source = load_prompts(input_path, cfg.prompts, lambda: models.has_chat_template(tokenizer()))
-    specs = choose_specs(flags, cfg.rewards, records, config_file)
-    rewards = registry.resolve(specs)
-    check_columns(rewards, records, where)
+    specs = cfg.rewards or tasks.default_rewards(records)
+    rewards = registry.prepare(specs, records, where)
     training.check_world_batch(cfg, cfg.num_generations, "--num-generations")
     if ref.gguf_file and not cfg.lora and cfg.beta > 0:
         # Without LoRA, TRL builds the KL's reference model from a config.json, which a GGUF file replaces.
         raise ConfigError(f"--full with --beta > 0 needs a safetensors model for the reference policy; write one first "
                           f"(r1cli merge {ref.name} -o DIR) and train that, or use LoRA, or --beta 0")
     models.check_prompts(tokenizer(), ref, [r["prompt"] for r in records])
-    device = pick_device(cfg.device)
-    identity = cfg.identity("grpo", ref.identity())
-    folder = RunFolder(output, force=force, resume=resume, identity=identity)
-    folder.check()
-
-    GRPOConfig, GRPOTrainer = trl_compat.grpo_classes()
-    args = cfg.trl_config(GRPOConfig, folder.path, device, reward_weights=[r.spec.weight for r in rewards],
-                          log_completions=False, **cfg.grpo_args())
     dataset = _dataset(records)
-    folder.start()
-    args.distributed_state.wait_for_everyone()
+    GRPOConfig, GRPOTrainer = trl_compat.grpo_classes()
 
-    model = cfg.model_for_trainer(ref, args, device)
-    manifest = Manifest("grpo", {**cfg.to_dict(), "rewards": [s.as_dict() for s in specs], "learning_rate": cfg.lr()},
-                        [source], ref.identity())
-    trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=args, train_dataset=dataset, processing_class=tokenizer(),
-                          peft_config=cfg.lora_config(ref))
-    training.attach(trainer, training.make_callback(folder, "grpo", note_keys=("reward", "kl"), samples_every=cfg.samples_every))
-    training.train(trainer, folder)
-    files = training.save_final(trainer, folder, cfg, ref)
-    stats = {**training.last_metrics(folder), "seconds": timer.seconds, "prompts": len(records), "files": files}
-    folder.finish(manifest.finish(stats, world_size=args.world_size, device=device))
+    def trainer(model: Any, args: Any, peft_config: Any) -> Any:
+        trainer_class = rollouts.trainer_class(GRPOTrainer, cfg.rollout, pick_device(cfg.device), use_vllm=cfg.use_vllm)
+        return trainer_class(model=model, reward_funcs=rewards, args=args, train_dataset=dataset, processing_class=tokenizer(),
+                             peft_config=peft_config)
+
+    stats = training.fit(training.Stage(
+        "grpo", GRPOConfig, {"reward_weights": [r.spec.weight for r in rewards], "log_completions": False, **cfg.grpo_args()},
+        trainer, {**cfg.to_dict(), "rewards": [s.as_dict() for s in specs], "learning_rate": cfg.lr()}, [source],
+        note_keys=("reward", "kl"), samples_every=cfg.samples_every, stats={"prompts": len(records)},
+    ), cfg, ref, output, force=force, resume=resume)
     last = stats.get("last", {})
     if training.is_main_process():
         info(f"grpo: {stats['steps']} steps, reward {stats['first'].get('reward', float('nan')):.3f} -> "

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from r1cli.artifacts import Manifest, check_folder_free, publish_folder, write_manifest
+from r1cli.artifacts import Manifest, check_output_folder, publish_folder, write_manifest
 from r1cli.console import info
 from r1cli.errors import R1Error
 
@@ -29,7 +29,7 @@ def run(adapter: str, output: str, *, model: str | None = None, dtype: str = "fl
     if dtype not in DTYPES or dtype == "auto":
         raise R1Error(f"--dtype {dtype!r}: choose float32, bfloat16 or float16")
     out = Path(output)
-    check_folder_free(out, force)
+    check_output_folder(out, force=force, stage="merge")
     if (Path(adapter) / "adapter_config.json").exists():
         ref = models.resolve(model, adapter) if model else models.resolve(adapter)
     elif Path(adapter).suffix.lower() == models.GGUF_SUFFIX or any(Path(adapter).glob(f"*{models.GGUF_SUFFIX}")):
@@ -38,6 +38,7 @@ def run(adapter: str, output: str, *, model: str | None = None, dtype: str = "fl
         raise R1Error(f"{adapter}: not a LoRA adapter folder (no adapter_config.json) nor a GGUF model; "
                       "a --full run's folder is a model already")
     manifest = Manifest("merge", {"adapter": adapter, "model": model, "dtype": dtype}, model=ref.identity())
+    out.parent.mkdir(parents=True, exist_ok=True)
     build_dir = out.with_name(f".{out.name}.partial")
     shutil.rmtree(build_dir, ignore_errors=True)
     models.merge(ref, build_dir, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)

@@ -12,18 +12,7 @@ from typing import Any
 from r1cli import templates
 from r1cli.artifacts import InputInfo, JsonlOutput, Manifest, check_output_free
 from r1cli.console import info
-from r1cli.errors import R1Error
 from r1cli.tasks import PromptSource, build_prompts
-
-
-def parse_pairs(pairs: list[str] | None, flag: str, *, numbers: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise R1Error(f"{flag} {pair!r}: expected KEY=VALUE")
-        out[key.strip()] = _number(value) if numbers else value
-    return out
 
 
 def _has_chat_template(model: str) -> bool:

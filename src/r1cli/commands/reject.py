@@ -11,9 +11,9 @@ does that to the output of `r1cli reward`, grouped by `id`. It also keeps the be
 (`--reformat summary`), builds journey-learning traces (`--journey`), and filters prompts by
 pass rate. The rules themselves are pure functions in `r1cli.selection`.
 
-Records only grow: a kept record is written whole; `target` (the SFT text, when reformatted or
-a journey), `journey` and `pass_rate` are added; `completion` is never changed. `r1cli sft`
-trains on `target` when present, else on `completion`.
+Records only grow: a kept record is written whole; `sft_target` (the SFT text, when reformatted
+or a journey), `journey` and `pass_rate` are added; `completion` is never changed. `r1cli sft`
+trains on `sft_target` when present, else on `completion`.
 """
 
 from __future__ import annotations
@@ -24,34 +24,36 @@ from typing import Any, Literal
 
 from r1cli import artifacts, console, records as schema, selection
 from r1cli.artifacts import JsonlOutput, Loaded, Manifest
-from r1cli.config import ConfigError, StageConfig
+from r1cli.config import ConfigError, StageConfig, option
 from r1cli.errors import DataError, R1Error
 from r1cli.rewards.language import LANGUAGE_SCRIPTS, normalize_language
+from r1cli.tasks.accuracy import is_correct, judges
 
 _R = selection.Rules  # the selection defaults live once, beside the rules that use them
 
 
 @dataclass
 class RejectConfig(StageConfig):
-    keep: Literal["correct", "best"] = _R.keep
-    best_n: int | None = _R.n
-    min_reward: float | None = _R.min_reward
-    max_per_prompt: int = _R.max_per_prompt
-    correct_reward: str | None = None  # None: "accuracy" if scored, else each task's accuracy reward
-    language: str = "auto"  # target language for records without a `language` field; auto: the question's
-    min_language_share: float = _R.min_language_share
-    max_paragraph_chars: int = _R.max_paragraph_chars
-    code_blocks: Literal["auto", "drop", "keep"] = _R.code_blocks
-    min_tokens: int = _R.min_tokens
-    max_tokens: int = _R.max_tokens
-    drop_truncated: bool = _R.drop_truncated
-    dedup: bool = _R.dedup
-    near_duplicate: float = _R.near_duplicate
-    pass_rate: str | None = None  # "MIN:MAX"
-    prompts: bool = False
-    reformat: Literal["none", "summary"] = _R.reformat
-    journey: bool = False
-    seed: int = 0
+    keep: Literal["correct", "best"] = option(_R.keep, help="correct: every correct sample (R1's rejection sampling); best: the best --best-n by total reward.")
+    best_n: int | None = option(_R.n, help="With --keep best: samples kept per prompt.", show="1")
+    min_reward: float | None = option(_R.min_reward, help="Drop samples whose total reward is below this.", show="")
+    max_per_prompt: int = option(_R.max_per_prompt, help="Keep at most this many samples per prompt, best reward first (0: no cap).")
+    correct_reward: str | None = option(None, help="The reward whose score >= 1.0 means correct. Default: accuracy if scored, else each task's own accuracy reward.", show="")
+    language: str = option("auto", help="Target language of the chain of thought for records without a `language` field: a code (zh, en, ...) or auto (the question's language).")
+    min_language_share: float = option(_R.min_language_share, help="Drop chains of thought with a smaller share of words in the target language (mixed languages; 0: off).")
+    max_paragraph_chars: int = option(_R.max_paragraph_chars, help="Drop samples with a paragraph longer than this many characters (0: off).")
+    code_blocks: Literal["auto", "drop", "keep"] = option(_R.code_blocks, help="Fenced code blocks: drop, keep, or auto (drop, except in samples scored by the `code` reward).")
+    min_tokens: int = option(_R.min_tokens, help="Drop completions shorter than this many tokens.")
+    max_tokens: int = option(_R.max_tokens, help="Drop completions longer than this many tokens (0: no bound).")
+    drop_truncated: bool = option(_R.drop_truncated, help="Drop completions that hit the token limit (finish_reason 'length'; they have no final answer).",
+                                  flags=("--drop-truncated/--keep-truncated",), show="drop")
+    dedup: bool = option(_R.dedup, help="Drop exact and near-duplicate samples within a prompt.", flags=("--dedup/--no-dedup",), show="dedup")
+    near_duplicate: float = option(_R.near_duplicate, help="Word-shingle Jaccard similarity from which two samples count as near-duplicates.")
+    pass_rate: str | None = option(None, help="MIN:MAX: only prompts whose share of correct samples lies in this band (inclusive), e.g. 0.1:0.9.", show="")
+    prompts: bool = option(False, help="Write one prompt record per kept prompt (with `pass_rate`), for grpo or sample, instead of SFT samples.", show="")
+    reformat: Literal["none", "summary"] = option(_R.reformat, help="none, or summary: add `sft_target`, the reasoning in a think block, then a one-sentence summary and the answer tag (R1's readable format).")
+    journey: bool = option(False, help="Journey learning: per prompt, one `sft_target` trace of a wrong attempt, a correction and a correct attempt.", show="")
+    seed: int = option(0, help="Seed for choosing the journey pairs.")
 
     def validate(self) -> None:
         self.require(self.keep in selection.KEEP_POLICIES, "keep", f"must be one of {', '.join(selection.KEEP_POLICIES)}")
@@ -99,38 +101,6 @@ class RejectConfig(StageConfig):
         return "prompts" if self.prompts else "journey" if self.journey else "sft"
 
 
-def correctness_names(loaded: Loaded, explicit: str | None, *, required: bool) -> list[str] | None:
-    """For each record, the reward whose score decides "correct" (None if not required and unknown).
-
-    An explicit --correct-reward must be scored on every record. Otherwise `accuracy` when the
-    records carry it, else each record's task's own accuracy reward (`numeric` for gsm8k, ...).
-    """
-    from r1cli import tasks
-
-    records = loaded.records
-    if explicit is not None:
-        for i, r in enumerate(records):
-            if explicit not in r["rewards"]:
-                scored = ", ".join(sorted(r["rewards"])) or "none"
-                raise DataError(loaded.where(i), f"no score '{explicit}' for --correct-reward (scored: {scored}); "
-                                f"score it with `r1cli reward -r {explicit}` or pass one of the scored names", field="rewards")
-        return [explicit] * len(records)
-    names: list[str] = []
-    for i, r in enumerate(records):
-        name = "accuracy" if "accuracy" in r["rewards"] else None
-        if name is None and r["task"] in tasks.TASKS:
-            own = tasks.get(r["task"]).accuracy.name
-            name = own if own in r["rewards"] else None
-        if name is None:
-            if not required:
-                return None
-            scored = ", ".join(sorted(r["rewards"])) or "none"
-            raise DataError(loaded.where(i), f"no correctness score among {scored}; pass --correct-reward NAME, "
-                            "or score the samples with `r1cli reward -r accuracy`", field="rewards")
-        names.append(name)
-    return names
-
-
 def _languages(loaded: Loaded, default: str) -> list[str | None]:
     out: list[str | None] = []
     for i, r in enumerate(loaded.records):
@@ -157,9 +127,9 @@ def run(input_path: str, output: str, cfg: RejectConfig, *, force: bool = False)
     schema.validate(loaded, "scored")
     rules = cfg.rules()
     needs_correctness = cfg.keep == "correct" or cfg.journey or cfg.prompts or cfg.pass_rate is not None
-    names = correctness_names(loaded, cfg.correct_reward, required=needs_correctness or cfg.correct_reward is not None)
     records = loaded.records
-    judged = [selection.is_correct(r["rewards"][names[i]]) for i, r in enumerate(records)] if names else [None] * len(records)
+    names = judges(records, loaded.where, cfg.correct_reward, required=needs_correctness or cfg.correct_reward is not None)
+    judged = [is_correct(r["rewards"][names[i]]) for i, r in enumerate(records)] if names else [None] * len(records)
     languages = _languages(loaded, cfg.language)
 
     kept: list[dict[str, Any]] = []

@@ -46,13 +46,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from r1cli import __version__, artifacts, console
-from r1cli.artifacts import MANIFEST_SUFFIX, InputInfo, Manifest
+from r1cli.artifacts import MANIFEST_FILE, MANIFEST_SUFFIX, METRICS_FILE, RUN_FILE, InputInfo, Manifest, read_metrics
 from r1cli.errors import DataError, R1Error
 
 FORMATS = ("none", "markdown", "json")
 TRAINING_STAGES = ("grpo", "sft", "distill-token")
-RUN_FILE = "r1cli_run.json"  # same names as r1cli.training, kept here so the report never imports torch-side modules
-METRICS_FILE = "metrics.jsonl"
 REWARD_PLOT = "reward.png"
 PASS_PLOT = "pass_at_1.png"
 NO_VALUE = "-"
@@ -76,26 +74,6 @@ def _is_r1cli_manifest(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("stage"), str)
 
 
-def read_metrics(path: Path) -> tuple[list[dict[str, Any]], str]:
-    """A training run's metrics.jsonl: its rows and sha256. A torn last line (a run that is
-    still writing, or was killed mid-write) is dropped; a malformed line elsewhere stops."""
-    raw = path.read_bytes()
-    rows: list[dict[str, Any]] = []
-    lines = raw.split(b"\n")
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            if lineno == len(lines):  # no newline after it: cut off while writing
-                break
-            raise DataError(f"{path}:{lineno}", f"malformed metrics line: {e}") from None
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows, hashlib.sha256(raw).hexdigest()
-
-
 def scan(root: Path, *, skip: Path | None = None) -> dict[str, Any]:
     """Read every r1cli artifact under `root` into plain dicts; paths are relative to `root`.
 
@@ -111,7 +89,7 @@ def scan(root: Path, *, skip: Path | None = None) -> dict[str, Any]:
         dirnames[:] = sorted(d for d in dirnames if not _skipped_dir(d) and (here / d).resolve() != skip_resolved)
         rel = here.relative_to(root).as_posix()
         names = set(filenames)
-        manifest = _read_json(here / "manifest.json", "manifest") if "manifest.json" in names else None
+        manifest = _read_json(here / MANIFEST_FILE, "manifest") if MANIFEST_FILE in names else None
         if not _is_r1cli_manifest(manifest):
             manifest = None
         if manifest is not None and manifest["stage"] == "report":
@@ -203,7 +181,7 @@ def _training_row(folder: dict[str, Any]) -> dict[str, Any]:
     manifest = folder["manifest"] if folder["manifest"] and folder["manifest"]["stage"] in TRAINING_STAGES else None
     identity = folder.get("identity") or {}
     stage = manifest["stage"] if manifest else str(identity.get("stage", "training"))
-    if stage == "distill":  # a token-level student's run file names the stage "distill"
+    if stage == "distill":  # run files written before token-level runs were named "distill-token"
         stage = "distill-token"
     stats = manifest.get("stats", {}) if manifest else {}
     stats = stats if isinstance(stats, dict) else {}
@@ -624,16 +602,7 @@ def _check_output(out: Path, root: Path, force: bool) -> None:
     resolved, root_resolved = out.resolve(), root.resolve()
     if resolved == root_resolved or resolved in root_resolved.parents:
         raise DataError(str(out), "the report folder cannot be the run folder or hold it; choose another --output")
-    if out.exists() and not out.is_dir():
-        raise DataError(str(out), "exists and is not a folder")
-    if not out.parent.exists():
-        raise DataError(str(out), f"folder {out.parent} does not exist")
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise DataError(str(out), "folder exists and is not empty; pass --force to replace it")
-        previous = artifacts.read_manifest(out) if (out / "manifest.json").exists() else None
-        if not (previous and previous.get("stage") == "report"):
-            raise DataError(str(out), "not an r1cli report folder; refusing to replace it with --force, choose another --output")
+    artifacts.check_output_folder(out, force=force, stage="report")
 
 
 def _print_tables(report: dict[str, Any]) -> None:

@@ -16,26 +16,28 @@ from typing import Any
 
 from r1cli import artifacts, records as schema
 from r1cli.artifacts import JsonlOutput, Manifest
-from r1cli.config import StageConfig
+from r1cli.config import StageConfig, option
 from r1cli.console import Progress, info, warn
-from r1cli.device import DTYPES
+from r1cli.device import DEVICE_HELP, DTYPE_HELP, DTYPES
+from r1cli.models import MODEL_HELP, TRUST_HELP
 
 
 @dataclass
 class SampleConfig(StageConfig):
-    model: str = ""
-    adapter: str | None = None
-    k: int = 4
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_new_tokens: int = 512
-    seed: int = 0
-    stop: list[str] = field(default_factory=list)
-    batch_size: int = 8
-    backend: str = "auto"
-    device: str = "auto"
-    dtype: str = "auto"
-    trust_remote_code: bool = False
+    model: str = option("", help=MODEL_HELP, flags=("--model", "-m"), show="")
+    adapter: str | None = option(None, help="LoRA adapter folder to put on top of --model.")
+    k: int = option(4, help="Completions per prompt.")
+    temperature: float = option(0.6, help="Sampling temperature (0: greedy).")
+    top_p: float = option(0.95, help="Nucleus sampling mass.")
+    max_new_tokens: int = option(512, help="Token limit per completion.")
+    seed: int = option(0, help="Seed (each batch's seed derives from it and the batch's prompts).")
+    stop: list[str] = option(help="Stop string, kept in the completion (e.g. '</answer>'). Repeatable.", default_factory=list, show="")
+    batch_size: int = option(8, help="Prompts per generation batch (x K sequences).")
+    backend: str = option("auto", help="auto (vllm if installed on a CUDA host, fast on CPU, else plain), plain (transformers "
+                          "generate), fast (one prefill per prompt for its K samples, static KV cache, CUDA graphs) or vllm.")
+    device: str = option("auto", help=DEVICE_HELP)
+    dtype: str = option("auto", help=DTYPE_HELP)
+    trust_remote_code: bool = option(False, help=TRUST_HELP, show="")
     vllm: dict[str, Any] = field(default_factory=dict)  # extra vllm.LLM arguments, e.g. tensor_parallel_size
 
     def validate(self) -> None:

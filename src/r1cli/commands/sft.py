@@ -17,23 +17,24 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from r1cli import artifacts
-from r1cli.artifacts import Manifest
-from r1cli.config import ConfigError
+from r1cli.config import ConfigError, option
 from r1cli.console import info
 from r1cli.errors import DataError
-from r1cli.training import RunFolder, TrainConfig, Timer
+from r1cli.training import TrainConfig
 
 
 @dataclass
 class SftConfig(TrainConfig):
     inputs: list[dict[str, Any]] = field(default_factory=list)  # [{path, weight}], the YAML form of INPUT... --weight
-    max_length: int = 1024
-    packing: bool = False
-    eval_data: str | None = None
+    max_length: int = option(1024, help="Token limit per example (longer ones are truncated).")
+    packing: bool = option(False, help="Pack several examples into each sequence (faster on short data).", show="")
+    eval_data: str | None = option(None, help="Held-out SFT data: its loss is measured before and after training.", show="")
+    learning_rate: float | None = option(None, help="Learning rate.", show="1e-4 with LoRA, 1e-5 full")
 
     def validate(self) -> None:
         super().validate()
@@ -121,9 +122,7 @@ def run(cfg: SftConfig, output: str, *, force: bool = False, resume: bool = Fals
     import datasets
 
     from r1cli import models, trl_compat, training
-    from r1cli.device import pick_device
 
-    timer = Timer()
     if not cfg.inputs:
         raise ConfigError("no inputs: pass SFT data files (or - for stdin)")
     examples, infos, counts = load_examples(cfg.inputs, cfg.seed)
@@ -136,32 +135,24 @@ def run(cfg: SftConfig, output: str, *, force: bool = False, resume: bool = Fals
     tokenizer = models.load_tokenizer(ref, trust_remote_code=cfg.trust_remote_code)
     if isinstance(examples[0]["prompt"], list):
         models.require_chat_template(tokenizer, ref, "the SFT data are chat messages")
-    device = pick_device(cfg.device)
-    folder = RunFolder(output, force=force, resume=resume, identity=cfg.identity("sft", ref.identity()))
-    folder.check()
+    config_class, trainer_class = trl_compat.sft_classes()
 
-    SFTConfig, SFTTrainer = trl_compat.sft_classes()
-    args = cfg.trl_config(SFTConfig, folder.path, device, max_length=cfg.max_length, packing=cfg.packing,
-                          completion_only_loss=True, eval_strategy="no")
-    folder.start()
-    args.distributed_state.wait_for_everyone()
-    model = cfg.model_for_trainer(ref, args, device)
-    manifest = Manifest("sft", {**cfg.to_dict(), "learning_rate": cfg.lr()}, infos, ref.identity())
-    trainer = SFTTrainer(
-        model=model, args=args, train_dataset=datasets.Dataset.from_list(examples),
-        eval_dataset=datasets.Dataset.from_list(eval_examples) if eval_examples else None,
-        processing_class=tokenizer, peft_config=cfg.lora_config(ref),
-    )
-    training.attach(trainer, training.make_callback(folder, "sft", note_keys=("loss",)))
-    eval_before = _evaluate(trainer) if eval_examples else None
-    training.train(trainer, folder)
-    eval_after = _evaluate(trainer) if eval_examples else None
-    files = training.save_final(trainer, folder, cfg, ref)
-    stats = {**training.last_metrics(folder), "seconds": timer.seconds, "examples": len(examples), "examples_per_input": counts,
-             "eval_loss_before": eval_before, "eval_loss_after": eval_after, "files": files}
-    folder.finish(manifest.finish(stats, world_size=args.world_size, device=device))
+    def trainer(model: Any, args: Any, peft_config: Any) -> Any:
+        return trainer_class(model=model, args=args, train_dataset=datasets.Dataset.from_list(examples),
+                             eval_dataset=datasets.Dataset.from_list(eval_examples) if eval_examples else None,
+                             processing_class=tokenizer, peft_config=peft_config)
+
+    def held_out(when: str) -> Callable[[Any], dict[str, Any]]:
+        return lambda t: {f"eval_loss_{when}": _evaluate(t) if eval_examples else None}
+
+    stats = training.fit(training.Stage(
+        "sft", config_class, {"max_length": cfg.max_length, "packing": cfg.packing, "completion_only_loss": True, "eval_strategy": "no"},
+        trainer, {**cfg.to_dict(), "learning_rate": cfg.lr()}, infos, before=held_out("before"), after=held_out("after"),
+        stats={"examples": len(examples), "examples_per_input": counts},
+    ), cfg, ref, output, force=force, resume=resume)
     if training.is_main_process():
-        held = f", held-out loss {eval_before:.3f} -> {eval_after:.3f}" if eval_before is not None else ""
+        before, after = stats["eval_loss_before"], stats["eval_loss_after"]
+        held = f", held-out loss {before:.3f} -> {after:.3f}" if before is not None else ""
         info(f"sft: {stats['steps']} steps on {len(examples)} examples{held} -> {output}")
     return stats
 

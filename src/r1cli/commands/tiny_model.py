@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from r1cli.artifacts import Manifest, check_folder_free, publish_folder, write_manifest
+from r1cli.artifacts import Manifest, check_output_folder, publish_folder, write_manifest
 from r1cli.console import info
 
 
@@ -19,9 +19,10 @@ def run(out_dir: str, *, force: bool = False, **spec_values: Any) -> dict[str, A
     from r1cli.tiny import TinySpec, build
 
     out = Path(out_dir)
-    check_folder_free(out, force)
+    check_output_folder(out, force=force, stage="tiny-model")
     spec = TinySpec(**{k: v for k, v in spec_values.items() if v is not None})
     manifest = Manifest("tiny-model", spec.__dict__)
+    out.parent.mkdir(parents=True, exist_ok=True)
     build_dir = out.with_name(f".{out.name}.partial")
     shutil.rmtree(build_dir, ignore_errors=True)
     summary = build(build_dir, spec)

@@ -70,7 +70,7 @@ def _load_builtins() -> None:
     if not _LOADED:
         _LOADED = True
         # Importing a module registers its rewards.
-        from r1cli.rewards import accuracy, code, countdown, fmt, language, length, task_accuracy  # noqa: F401
+        from r1cli.rewards import accuracy, code, countdown, fmt, language, length  # noqa: F401
 
 
 def names() -> list[str]:
@@ -177,13 +177,9 @@ def parse_flag(text: str) -> RewardSpec:
             raise R1Error(f"--reward {text!r}: weight {weight_text!r} is not a number") from None
         if not math.isfinite(weight):
             raise R1Error(f"--reward {text!r}: weight must be finite")
-        for pair in pairs:
-            key, eq, value = pair.partition("=")
-            if not eq or not key.strip():
-                raise R1Error(f"--reward {text!r}: expected PARAM=VALUE after the weight, got {pair!r}")
-            import yaml
+        from r1cli.config import parse_pairs
 
-            params[key.strip()] = yaml.safe_load(value)
+        params = parse_pairs(pairs, f"--reward {text!r}: after the weight,")
     return RewardSpec(name, weight, params)
 
 
@@ -208,6 +204,50 @@ def parse_config(value: Any, where: str = "config") -> list[RewardSpec]:
     if isinstance(value, (list, tuple)):
         return [parse_flag(str(v)) for v in value]
     raise R1Error(f"{where}: 'rewards' must be a mapping of name to weight, got {type(value).__name__}")
+
+
+# A config's `rewards` field as given (a YAML mapping, or NAME=WEIGHT strings from YAML or
+# --reward flags), which `validate()` turns into the list of RewardSpec it holds afterwards.
+RewardsSetting = list[RewardSpec] | list[str] | dict[str, Any] | None
+REWARDS_HELP = ("NAME[=WEIGHT[,PARAM=VALUE...]], repeatable; NAME may be package.module:function. Default: the task's rewards. "
+                "In a config file: rewards: {accuracy: 1.0, format: {weight: 0.2, summary: true}}.")
+
+
+def rewards_option(help: str = REWARDS_HELP) -> Any:
+    """The `rewards` field of a config that scores (reward, grpo, distill): a command-line option
+    `-r/--reward`, repeatable; RewardSpecs once the config is validated (`as_specs`)."""
+    from r1cli.config import option
+
+    return option(None, help=help, flags=("--reward", "-r"), cli_type=list[str], show="")
+
+
+def as_specs(value: RewardsSetting, where: str = "config") -> list[RewardSpec] | None:
+    """A `rewards` setting as RewardSpecs (None stays None: the task's rewards, decided later)."""
+    if value is None or (isinstance(value, list) and all(isinstance(v, RewardSpec) for v in value) and value):
+        return value  # type: ignore[return-value]
+    return parse_config(value, where)
+
+
+def prepare(chosen: Iterable[RewardSpec], records: Sequence[Mapping[str, Any]], where: Callable[[int], str]) -> list[Reward]:
+    """The rewards a stage scores with: resolved, and every column they need checked in every
+    record before any scoring or training starts."""
+    resolved = resolve(chosen)
+    for rw in resolved:
+        for column in needs(rw.fn):
+            for i, record in enumerate(records):
+                if column not in record:
+                    raise R1Error(f"{where(i)}: field '{column}' missing; reward '{rw.spec.name}' needs it")
+    return resolved
+
+
+def manifest_details(resolved: Sequence[Reward]) -> dict[str, Any]:
+    """Facts a reader of a manifest needs about how scores were obtained (e.g. the sandbox)."""
+    out: dict[str, Any] = {}
+    for rw in resolved:
+        describe = getattr(rw.fn, "manifest_info", None)
+        if callable(describe):
+            out.setdefault("reward_details", {})[rw.spec.name] = describe(**rw.spec.params)
+    return out
 
 
 def resolve(specs: Iterable[RewardSpec]) -> list[Reward]:

@@ -24,7 +24,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 from typing import Any
 
 from r1cli.errors import R1Error
@@ -105,7 +104,7 @@ def _parse_gold(gold: str) -> tuple:
     return tuple(parsed) if any(not isinstance(p, str) for p in parsed) else ()
 
 
-def _parse_prediction(text: str) -> list:
+def parse_prediction(text: str) -> list:
     mv = _math_verify()
     bare, anchored = _configs()
     span = answer_span(text)
@@ -123,14 +122,14 @@ def check_math(item: tuple[str, str]) -> float | None:
     gold = _parse_gold(gold_text)
     if not gold:
         return None
-    pred = _parse_prediction(text)
+    pred = parse_prediction(text)
     if not pred:
         return 0.0
     return 1.0 if _math_verify().verify(list(gold), pred, timeout_seconds=None) else 0.0
 
 
 # Imported once in the forkserver, so a fresh or replacement worker starts with sympy loaded.
-_PRELOAD = ("math_verify", "sympy")
+PRELOAD = ("math_verify", "sympy")
 
 # Typical answer shapes. Checking them once in the forkserver fills the LaTeX parser's lazily
 # built tables (antlr's DFA cache and the like), which every worker then inherits: a cold
@@ -172,7 +171,7 @@ _CUT_OFF = object()  # out of time, or the worker crashed
 # golds against themselves and their reference solutions, each in a fresh worker on a shared
 # 2-core host, took 0.38 s (p99 0.13 s; benchmarks/RESULTS.md): 5 s leaves 13x for a busier host.
 # With the guards (math_guards) in front, only pathologies they do not know run into it.
-_DEADLINE_S = 5.0
+DEADLINE_S = 5.0
 
 
 def _key(gold: str, text: str) -> tuple[str, bytes]:
@@ -193,7 +192,7 @@ def math_accuracy(
     completions: Sequence[Any],
     answer: Sequence[Any] | None = None,
     *,
-    timeout: float = _DEADLINE_S,
+    timeout: float = DEADLINE_S,
     **kwargs: Any,
 ) -> list[float | None]:
     """Math answer checked with math-verify against the gold `answer`: 1.0 equivalent, else 0.0.
@@ -244,7 +243,7 @@ def math_accuracy(
         # worker parsing every gold; GRPO's groups already come this way, offline files may not.
         keys = sorted(todo, key=lambda k: k[0])
         items = [(golds[todo[k][0]], texts[todo[k][0]]) for k in keys]
-        results = map_with_deadline(check_math, items, timeout, on_timeout=_CUT_OFF, on_error=_CUT_OFF, preload=_PRELOAD)
+        results = map_with_deadline(check_math, items, timeout, on_timeout=_CUT_OFF, on_error=_CUT_OFF, preload=PRELOAD)
         with _CACHE_LOCK:
             for key, result in zip(keys, results):
                 for i in todo[key]:
@@ -350,139 +349,6 @@ def numeric_accuracy(completions: Sequence[Any], answer: Sequence[Any] | None = 
 
 
 # --- answer keys for majority voting ---------------------------------------------------------
-
-
-def _number_key(frac: Fraction) -> str:
-    if frac.denominator == 1:
-        return str(frac.numerator)
-    return f"{frac.numerator}/{frac.denominator}"
-
-
-def _decimal_key(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return "0" if text in ("-0", "0") else text
-
-
-def _float_key(x: float, *, written: bool) -> str:
-    if x == int(x) and abs(x) < 2**53:
-        return str(int(x))
-    if written:
-        # A decimal the model wrote that is a simple fraction to 6 digits (0.5, 0.333333 for
-        # 1/3) joins the exact fraction's group, as math-verify's 6-digit rounding would.
-        frac = Fraction(x).limit_denominator(100)
-        if abs(float(frac) - x) <= 1e-6 * max(1.0, abs(x)):
-            return _number_key(frac)
-    # Irrationals (sqrt 2, pi/2) and other decimals meet at 6 significant digits.
-    return format(x, ".6g")
-
-
-def _canonical(expr: Any) -> str:
-    import sympy
-
-    if isinstance(expr, str):
-        return " ".join(expr.lower().split())
-    if isinstance(expr, sympy.Basic):
-        expr = expr.doit()  # percentages arrive as 50 * UnevaluatedExpr(1/100)
-    if isinstance(expr, sympy.Eq) and isinstance(expr.lhs, sympy.Symbol):
-        return _canonical(expr.rhs)  # "x = 5" answers 5
-    if isinstance(expr, (sympy.Tuple, tuple, list)):
-        return "(" + ", ".join(_canonical(e) for e in expr) + ")"
-    if isinstance(expr, sympy.FiniteSet):
-        return "{" + ", ".join(sorted(_canonical(e) for e in expr.args)) + "}"
-    if isinstance(expr, sympy.Interval):
-        left = "(" if expr.left_open else "["
-        right = ")" if expr.right_open else "]"
-        return f"{left}{_canonical(expr.start)}, {_canonical(expr.end)}{right}"
-    if isinstance(expr, sympy.MatrixBase):
-        return "[" + "; ".join(", ".join(_canonical(e) for e in expr.row(i)) for i in range(expr.rows)) + "]"
-    if isinstance(expr, sympy.Rational):  # integers included
-        return _number_key(Fraction(int(expr.p), int(expr.q)))
-    if isinstance(expr, sympy.Basic) and expr.is_number and expr.is_finite:
-        re_part, im_part = sympy.N(expr, 15).as_real_imag()
-        try:
-            real, imag = float(re_part), float(im_part)
-        except (TypeError, ValueError):
-            return str(expr)
-        if not (math.isfinite(real) and math.isfinite(imag)):
-            return str(sympy.N(expr, 6))
-        written = isinstance(expr, sympy.Float)
-        key = _float_key(real, written=written)
-        if abs(imag) > 1e-12 * max(1.0, abs(real)):
-            key += f" + {_float_key(imag, written=written)}i"
-        return key
-    if isinstance(expr, sympy.Basic):
-        return str(sympy.expand(expr))
-    return str(expr)
-
-
-_WORDS = re.compile(r"[A-Za-z]{3,}(?: [A-Za-z]+)*")
-_TEXT_COMMAND = re.compile(r"\\(?:text|textbf|mathrm)\{(.*)\}", re.DOTALL)
-
-
-def _word_answer(raw: str) -> str | None:
-    # A word answer ("Evelyn", "\text{even}") parses to a symbol or, without \text, to a
-    # product of one-letter symbols (E*v*e*...); the word itself is the better key.
-    text = raw.strip().strip("$").strip()
-    match = _TEXT_COMMAND.fullmatch(text)
-    if match:
-        text = match.group(1).strip()
-    return " ".join(text.lower().split()) if _WORDS.fullmatch(text) else None
-
-
-def answer_key(completion: str, kind: str) -> str | None:
-    """A normalised answer for majority voting, or None when the completion has no answer.
-
-    kind "math": the parsed answer in a canonical form, so `\\frac{1}{2}`, `0.5` and `1/2`
-    share a key (as do `x = 5` and `5`, and `{1, 2}` in any order). kind "numeric": the number
-    (`1,234.50` -> `1234.5`, `72.0` -> `72`). kind "countdown": the equation without spaces
-    (votes there mostly show which equation the samples agree on).
-
-    In-process and unbounded: a hostile completion can make the "math" kind run for a long
-    time. For model output use `answer_keys`, which runs in the checking pool with a deadline.
-
-    >>> [answer_key(c, "math") for c in ["<answer>\\\\frac{1}{2}</answer>", "<answer>0.5</answer>", "no answer"]]
-    ['1/2', '1/2', None]
-    """
-    text = completion_text(completion)
-    if kind == "numeric":
-        value = predicted_number(text)
-        return None if value is None else _decimal_key(value)
-    if kind == "countdown":
-        from r1cli.rewards.countdown import equation_key
-
-        return equation_key(text)
-    if kind == "math":
-        parsed = _parse_prediction(text)
-        if not parsed:
-            return None
-        raw = next((p for p in parsed if isinstance(p, str)), None)
-        word = _word_answer(raw) if raw else None
-        if word is not None:
-            return word
-        first = next((p for p in parsed if not isinstance(p, str)), parsed[0])
-        try:
-            return _canonical(first)
-        except Exception:
-            return str(first)
-    raise R1Error(f"answer_key: unknown kind {kind!r}; use 'math', 'numeric' or 'countdown'")
-
-
-def _answer_key_math(text: str) -> str | None:
-    return answer_key(text, "math")
-
-
-def answer_keys(completions: Sequence[Any], kind: str, *, timeout: float = _DEADLINE_S) -> list[str | None]:
-    """`answer_key` for many completions; "math" runs in the checking pool (past `timeout` seconds,
-    or rejected by `math_guards.screen`: None)."""
-    texts = [completion_text(c) for c in completions]
-    if kind == "math":
-        keys: list[str | None] = [None] * len(texts)
-        todo = [i for i, t in enumerate(texts) if screen(t) is None]
-        found = map_with_deadline(_answer_key_math, [texts[i] for i in todo], timeout, on_timeout=None, on_error=None, preload=_PRELOAD)
-        for i, key in zip(todo, found):
-            keys[i] = key
-        return keys
-    return [answer_key(t, kind) for t in texts]
 
 
 if in_forkserver_preload():

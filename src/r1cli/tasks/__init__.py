@@ -18,115 +18,33 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field as dc_field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from r1cli.config import StageConfig
+from r1cli import templates
+from r1cli.config import StageConfig, option as cli_option  # `option` is a field name below
 from r1cli.errors import DataError, R1Error
 from r1cli.rewards import RewardSpec
-from r1cli.tasks import generated, sources
-from r1cli import templates
+from r1cli.tasks import arithmetic, countdown, gsm8k, math as math_task, sources
+from r1cli.tasks.math import last_boxed  # noqa: F401  (a task's gold, also read by reject's journeys)
+from r1cli.tasks.task import Task
 from r1cli.templates import Template
 
 # Fields every prompt record owns; a source column of the same name is not copied over them.
 # (`sft_target` is the text `sft` learns, which --targets writes: never a task's column.)
 RESERVED = ("id", "task", "question", "prompt", "answer", "sft_target")
 
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    summary: str
-    accuracy: RewardSpec
-    rewards: tuple[RewardSpec, ...]
-    answer_kind: str  # how `answer_key` normalises answers for majority voting
-    generate: Callable[..., list[dict[str, Any]]] | None = None
-    fields: Mapping[str, str] = dc_field(default_factory=dict)  # record field -> default source column
-    gold: Callable[[dict[str, Any]], Any] | None = None  # gold answer from a source row
-    hub: tuple[str, str | None] | None = None  # default hub dataset (name, config)
-
-    @property
-    def generated(self) -> bool:
-        return self.generate is not None
+# The registry: a new task is its own module and one line here.
+TASKS: dict[str, Task] = {t.name: t for t in (countdown.TASK, arithmetic.TASK, gsm8k.TASK, math_task.TASK)}
 
 
-def _gsm8k_gold(row: dict[str, Any]) -> str | None:
-    value = row.get("answer")
-    if value is None:
-        return None
-    text = str(value)
-    if "####" in text:
-        text = text.rsplit("####", 1)[1]
-    return text.strip().replace(",", "") or None
-
-
-def last_boxed(text: str) -> str | None:
-    r"""Content of the last `\boxed{...}` (or `\fbox{...}`) in `text`, braces balanced."""
-    starts = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]
-    if not starts:
-        return None
-    i = start = starts[-1]
-    depth = 1
-    while i < len(text):
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        if depth == 0:
-            return text[start:i].strip()
-        i += 1
-    return None
-
-
-def _math_gold(row: dict[str, Any]) -> str | None:
-    value = row.get("answer")
-    if value not in (None, ""):
-        return str(value).strip()
-    solution = row.get("solution")
-    return last_boxed(str(solution)) if solution else None
-
-
-_ACCURACY_FORMAT = (RewardSpec("accuracy", 1.0), RewardSpec("format", 0.2))
-
-TASKS: dict[str, Task] = {
-    t.name: t
-    for t in (
-        Task(
-            "countdown",
-            "TinyZero's Countdown: reach the target with each given number once (generated)",
-            accuracy=RewardSpec("countdown", 1.0, {"format_score": 0.0, "rule": "strict"}),
-            rewards=(RewardSpec("countdown", 1.0),),
-            answer_kind="countdown",
-            generate=generated.countdown,
-        ),
-        Task(
-            "arithmetic",
-            "two-number addition and subtraction (generated; learnable by a tiny model)",
-            accuracy=RewardSpec("numeric"),
-            rewards=_ACCURACY_FORMAT,
-            answer_kind="numeric",
-            generate=generated.arithmetic,
-        ),
-        Task(
-            "gsm8k",
-            "grade-school word problems with a numeric answer (GSM8K format)",
-            accuracy=RewardSpec("numeric"),
-            rewards=_ACCURACY_FORMAT,
-            answer_kind="numeric",
-            fields={"question": "question", "answer": "answer"},
-            gold=_gsm8k_gold,
-            hub=("openai/gsm8k", "main"),
-        ),
-        Task(
-            "math",
-            "competition math with LaTeX answers checked by math-verify (MATH / MATH-500 / AIME format)",
-            accuracy=RewardSpec("math"),
-            rewards=_ACCURACY_FORMAT,
-            answer_kind="math",
-            fields={"question": "problem", "answer": "answer"},
-            gold=_math_gold,
-            hub=("HuggingFaceH4/MATH-500", None),
-        ),
-    )
-}
+def default_rewards(records: Sequence[Mapping[str, Any]]) -> list[RewardSpec]:
+    """The rewards of the records' task, for a stage given none."""
+    names = sorted({str(r.get("task")) for r in records})
+    if len(names) != 1:
+        raise R1Error(f"the input mixes tasks ({', '.join(names)}); choose rewards with --reward NAME[=WEIGHT]")
+    return list(get(names[0]).rewards)
 
 
 def get(name: str) -> Task:
@@ -143,18 +61,21 @@ class PromptSource(StageConfig):
     Field names are the flags of `r1cli prepare` (and of other stages that take `--task`)."""
 
     task: str = ""
-    data: str | None = None
-    split: str | None = None
-    subset: str | None = None  # a hub dataset's configuration name
-    n: int | None = None
-    seed: int = 0
-    shuffle: bool = False
-    template: str = "auto"  # r1-chat for a model with a chat template, else r1-zero (see templates.py)
-    system: str | None = None
-    field: dict[str, str] = dc_field(default_factory=dict)  # record field -> source column
-    language: str | None = None
-    option: dict[str, Any] = dc_field(default_factory=dict)  # generator options, e.g. digits
-    targets: bool = False  # add `target`: the reference solution in R1's format, as SFT data
+    data: str | None = cli_option(None, help="Data: a JSONL/JSON/parquet/CSV file, a folder, or a hub dataset name. File tasks default to their hub dataset.", show="")
+    split: str | None = cli_option(None, help="Split (train/test for generated tasks; a split or file-name prefix for data).", show="")
+    subset: str | None = cli_option(None, help="Hub dataset configuration name (e.g. 'main' for openai/gsm8k).", show="")
+    n: int | None = cli_option(None, help="Number of prompts (generated: default 100; data: the first N).", show="")
+    seed: int = cli_option(0, help="Seed for generation and --shuffle.")
+    shuffle: bool = cli_option(False, help="Shuffle data rows (with --seed) before taking -n.", show="")
+    template: str = cli_option("auto", help=templates.TEMPLATE_HELP + " auto needs -m; without it, r1-zero.")
+    system: str | None = cli_option(None, help="System message for --template chat or r1-chat (default: the model's own).", show="")
+    field: dict[str, str] = cli_option(help="Map a record field to a source column: question=COL, answer=COL, id=COL. Repeatable.",
+                                   default_factory=dict, show="")  # record field -> source column
+    language: str | None = cli_option(None, help="Add a `language` field (e.g. zh) for the language-consistency reward.", show="")
+    option: dict[str, Any] = cli_option(help="Generator option KEY=VALUE, e.g. digits=3 (arithmetic) or max_numbers=5 (countdown). Repeatable.",
+                                    default_factory=dict, show="")  # generator options, e.g. digits
+    targets: bool = cli_option(False, help="Add `sft_target`: the reference solution as <think>...</think> <answer>...</answer> "
+                           "(SFT data for a cold start).", show="")
 
     def validate(self) -> None:
         self.require(bool(self.task), "task", f"is required (one of {', '.join(TASKS)})")
@@ -242,14 +163,14 @@ def build_prompts(src: PromptSource) -> tuple[list[dict[str, Any]], dict[str, An
             raise DataError(where, "must be a non-empty string", field=qcol)
         acol = mapping.get("answer", "answer")
         renamed = {**row, "answer": row.get(acol)} if acol != "answer" else row
-        if acol not in row and not (task.name == "math" and "solution" in row):
+        if acol not in row and not (task.gold_in_solution and "solution" in row):
             raise DataError(where, "missing; map the gold answer column with --field answer=COLUMN", field=acol)
         gold = task.gold(renamed) if task.gold else renamed.get("answer")
         idcol = mapping.get("id") or next((c for c in ("id", "unique_id") if c in row), None)
         rid = str(row[idcol]) if idcol and row.get(idcol) is not None else f"{task.name}-{i}"
         extra = {k: v for k, v in row.items() if k not in (qcol, acol) and k not in RESERVED}
-        if task.name == "gsm8k" and isinstance(row.get(acol), str) and "solution" not in extra:
-            extra["solution"] = row[acol]  # GSM8K's worked solution: cold-start SFT material
+        if task.answer_holds_solution and isinstance(row.get(acol), str) and "solution" not in extra:
+            extra["solution"] = row[acol]  # a worked solution: cold-start SFT material
         records.append(_record(task, rid, {"question": row[qcol], "answer": gold, **extra}, template, src.language))
     _check_unique(records)
     if src.targets and add_targets(records) == 0:
@@ -269,12 +190,13 @@ def _record(task: Task, rid: str, row: dict[str, Any], template: Template, langu
 def solution_target(record: dict[str, Any]) -> str | None:
     """A record's reference solution as an R1-format answer, `<think>...</think> <answer>...</answer>`:
     cold-start SFT data from worked solutions (GSM8K's `####` line is left out of the thought).
-    Countdown's answer is the equation itself, which is what its reward reads."""
+    Where the solution is itself the answer (Countdown's equation), the answer is the solution."""
     solution, answer = record.get("solution"), record.get("answer")
     if not isinstance(solution, str) or not solution.strip() or answer is None:
         return None
     thought = re.sub(r"\n?####.*$", "", solution.strip(), flags=re.S).strip()
-    if record.get("task") == "countdown":
+    task = TASKS.get(str(record.get("task")))
+    if task is not None and task.answer_is_solution:
         return f"<think> {thought} = {answer} </think> <answer> {thought} </answer>"
     return f"<think> {thought} </think> <answer> {answer} </answer>"
 
@@ -297,3 +219,8 @@ def _check_unique(records: list[dict[str, Any]]) -> None:
         if r["id"] in seen:
             raise R1Error(f"the data has the id {r['id']!r} twice; map a unique column with --field id=COLUMN")
         seen.add(r["id"])
+
+
+# Registers `accuracy`, the task-routed correctness reward, with the reward registry.
+from r1cli.tasks import accuracy as _accuracy  # noqa: E402,F401
+from r1cli.tasks.accuracy import is_correct  # noqa: E402,F401
