@@ -11,6 +11,11 @@
 # where there is no NVIDIA GPU the CPU build is installed (torch==2.13.0), so pip never pulls
 # gigabytes of CUDA wheels; with nvidia-smi present, PyPI's CUDA build.
 # Override either way:  make setup TORCH='torch==2.11.0'  [TORCH_INDEX=https://download.pytorch.org/whl/cpu]
+#
+# The deepspeed extra is installed too: CI runs ZeRO-2/3 launches on 2 CPU processes
+# (tests/test_multiprocess.py). It is pure Python on install and never reinstalls torch; on first
+# use its CPU accelerator JIT-builds one C++ op (shared-memory all-reduce) with g++, cached in
+# ~/.cache/torch_extensions.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -30,7 +35,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
-	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[dev]"
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[dev,deepspeed]"
 	touch $@
 
 # pytest exits 5 when it collects no tests: that means the suite went missing, so it fails.

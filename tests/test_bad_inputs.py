@@ -7,8 +7,9 @@ it was: no output, no `.partial`, no temporary file. docs/errors.md lists the sa
 with the messages users see; keep the two in step.
 
 Placeholders: {model} is the tiny chat model, {base} the same without a chat template, {other}
-a tiny model with a different tokenizer, {truncated} and {bad_config} broken copies of {model}. Every other path is relative to the working folder
-that `workdir` fills with the files below.
+a tiny model with a different tokenizer, {truncated}, {bad_config} and {no_tokenizer} broken
+copies of {model}. Every other path is relative to the working folder that `workdir` fills with
+the files below.
 """
 
 from __future__ import annotations
@@ -62,6 +63,19 @@ def _files(root: Path) -> None:
     (root / "distill.yaml").write_text("reject: {keep: correct, bogus: 1}\n")
     write_jsonl(root / "noanswer_data.jsonl", [{"question": "What is 2 + 2?"}])
     write_jsonl(root / "int_problem.jsonl", [{"problem": 12, "answer": "3"}])
+    # What Python's json reads but no record may hold (json.dumps writes NaN; the rest by hand).
+    (root / "nan.jsonl").write_text(json.dumps({**PROMPT, "answer": float("nan")}) + "\n")
+    (root / "inf.jsonl").write_text(json.dumps(PROMPT)[:-1] + ', "difficulty": 1e999}\n')
+    (root / "surrogate.jsonl").write_text(json.dumps({**SAMPLE, "completion": "ok \ud800"}) + "\n")  # ASCII-escaped
+    (root / "bigint.jsonl").write_text(json.dumps(SCORED)[:-1] + ', "answer": ' + "7" * 5000 + "}\n")
+    (root / "deep.jsonl").write_text(json.dumps(SAMPLE)[:-1] + ', "meta": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    (root / "deep150.jsonl").write_text(json.dumps(SAMPLE)[:-1] + ', "meta": ' + "[" * 150 + "]" * 150 + "}\n")
+    write_jsonl(root / "wizard.jsonl", [{**CHAT, "prompt": [{"role": "wizard", "content": "What is 1 + 1?"}]}])
+    write_jsonl(root / "wizard_sft.jsonl", [{"messages": [{"role": "wizard", "content": "hi"}, {"role": "assistant", "content": "hello"}]}])
+    # The tiny models' context is 2,048 tokens; each "1 " is two tokens.
+    write_jsonl(root / "long.jsonl", [PROMPT, {**PROMPT, "id": "b", "prompt": "1 " * 2500}])
+    write_jsonl(root / "mid.jsonl", [PROMPT, {**PROMPT, "id": "b", "prompt": "1 " * 600}])
+    write_jsonl(root / "huge_prompt.jsonl", [{**PROMPT, "prompt": "x" * 200_000}])  # refused by its length alone
     (root / "unfinished").mkdir()
     (root / "unfinished" / "r1cli_run.json").write_text("{}\n")
     (root / "foreign").mkdir()
@@ -90,8 +104,23 @@ def _gguf_of_architecture(path: Path, architecture: str) -> None:
 
 
 def crash(completions, **kwargs):
-    """A user's reward function with a bug (`-r test_bad_inputs:crash`)."""
+    """A user's reward function with a bug (`-r test_bad_inputs:crash`): its completions score null."""
     return [1 / 0 for _ in completions]
+
+
+def oom(completions, **kwargs):
+    """A reward function that runs out of memory: the machine's fault, not a completion's."""
+    raise MemoryError("simulated")
+
+
+def short(completions, **kwargs):
+    """A reward function that returns too few scores (a bug no completion causes)."""
+    return [1.0]
+
+
+def narrow(completions, answer):
+    """A reward function that cannot take the records' other fields."""
+    return [1.0 for _ in completions]
 
 
 def run_r1cli(*args, cwd: Path, env: dict[str, str] | None = None):
@@ -126,8 +155,13 @@ def _foreign_partial(root: Path) -> None:
     write_jsonl(root / "o.jsonl.partial", [{"mine": True}])
 
 
+def _fifo(root: Path) -> None:
+    """A named pipe that no program writes to (the wait for one is 0.5 s in these tests)."""
+    os.mkfifo(root / "pipe.jsonl")
+
+
 _held: list = []
-SETUPS = {"lock": _hold_lock, "partial": _other_settings_partial, "foreign-partial": _foreign_partial}
+SETUPS = {"lock": _hold_lock, "partial": _other_settings_partial, "foreign-partial": _foreign_partial, "fifo": _fifo}
 
 # id, command line, exit code, fragment of the one error line[, extra setup]
 CATALOGUE = [
@@ -141,6 +175,13 @@ CATALOGUE = [
     ("empty-input", "reward empty.jsonl -o o.jsonl", 2, "empty.jsonl: no records (empty input)"),
     ("empty-stdin", "sample - -m {model} -o o.jsonl", 2, "<stdin>: no records (empty input)"),
     ("huge-line", "sample huge.jsonl -m {model} -o o.jsonl", 2, "huge.jsonl:1: line longer than 1 MiB; not a JSONL record"),
+    ("nan", "sample nan.jsonl -m {model} -o o.jsonl", 2, "nan.jsonl:1: field 'answer': not a finite number (NaN); a record holds finite numbers only"),
+    ("infinite-number", "grpo inf.jsonl -m {model} -o run", 2, "inf.jsonl:1: field 'difficulty': not a finite number (1e999)"),
+    ("lone-surrogate", "reward surrogate.jsonl -o o.jsonl", 2, "surrogate.jsonl:1: field 'completion': holds a lone UTF-16 surrogate escape"),
+    ("integer-too-long", "reject bigint.jsonl -o o.jsonl", 2, "bigint.jsonl:1: field 'answer': an integer of more than 4300 digits; write it as a string"),
+    ("nested-too-deep", "eval deep.jsonl -o o.json", 2, "deep.jsonl:1: nested more than 100 levels deep; not a record"),
+    ("nested-deep", "reward deep150.jsonl -o o.jsonl", 2, "deep150.jsonl:1: nested more than 100 levels deep; not a record"),
+    ("fifo-without-writer", "reward pipe.jsonl -o o.jsonl", 2, "pipe.jsonl: a named pipe that no program wrote to within 0.5 s", "fifo"),
     # -- record schema ---------------------------------------------------------------------------
     ("wrong-type-id", "sample intid.jsonl -m {model} -o o.jsonl", 2, "intid.jsonl:1: field 'id': must be a non-empty string, got int 7"),
     ("missing-prompt", "grpo noprompt.jsonl -m {model} -o run", 2, "noprompt.jsonl:1: field 'prompt': missing"),
@@ -152,6 +193,12 @@ CATALOGUE = [
     ("empty-completion", "sft emptycomp.jsonl -m {model} -o run", 2, "emptycomp.jsonl:1: field 'completion': must be a non-empty string"),
     ("chat-not-assistant-last", "sft userlast.jsonl -m {model} -o run", 2, "userlast.jsonl:1: field 'messages': the last message must be the assistant's"),
     ("mixed-text-and-chat", "sft sft.jsonl sft_chat.jsonl -m {model} -o run", 2, "sft_chat.jsonl:1: field 'prompt': mixes text prompts and chat messages"),
+    ("chat-role-unknown", "sample wizard.jsonl -m {model} -o o.jsonl", 2, "wizard.jsonl:1: field 'prompt': message 1 has role 'wizard'; chat templates know the roles system, user, assistant, tool"),
+    ("chat-role-unknown-grpo", "grpo wizard.jsonl -m {model} -o run", 2, "wizard.jsonl:1: field 'prompt': message 1 has role 'wizard'"),
+    ("chat-role-unknown-sft", "sft wizard_sft.jsonl -m {model} -o run", 2, "wizard_sft.jsonl:1: field 'messages': message 1 has role 'wizard'"),
+    ("prompt-too-long", "sample long.jsonl -m {model} -o o.jsonl", 2, "long.jsonl:2: field 'prompt': 5,000 tokens, over the model's context of 2,048 tokens; shorten it, or pass --long-prompts truncate"),
+    ("prompt-too-long-grpo", "grpo p.jsonl -m {model} --max-prompt-tokens 3 -o run", 2, "p.jsonl:1: field 'prompt': 4 tokens, over the limit of 3 (--max-prompt-tokens)"),
+    ("prompt-hopelessly-long", "sample huge_prompt.jsonl -m {model} -o o.jsonl", 2, "huge_prompt.jsonl:1: field 'prompt': 200,000 characters, at least 3,846 tokens, over the model's context"),
     # -- rewards ---------------------------------------------------------------------------------
     ("unknown-reward", "reward s.jsonl -r acuracy -o o.jsonl", 2, "unknown reward 'acuracy'; known rewards: accuracy,"),
     ("reward-weight-not-number", "reward s.jsonl -r accuracy=high -o o.jsonl", 2, "--reward 'accuracy=high': weight 'high' is not a number"),
@@ -161,10 +208,12 @@ CATALOGUE = [
     ("mixed-tasks-no-reward", "reward mixed.jsonl -o o.jsonl", 2, "the input mixes tasks (arithmetic, countdown); choose rewards with --reward"),
     ("reward-no-output", "reward s.jsonl", 2, "missing --output/-o"),
     ("correct-reward-not-scored", "reject scored.jsonl --correct-reward format -o o.jsonl", 2, "scored.jsonl:1: field 'rewards': no score 'format' for --correct-reward"),
-    ("eval-best-of-unknown", "eval s.jsonl --best-of brevity -o o.json", 2, "unknown reward 'brevity'"),
+    ("eval-best-of-unknown", "eval s.jsonl --best-of brevity -o o.json", 2, "--best-of brevity: not a field of the records nor a reward"),
     ("reward-column-missing-grpo", "grpo p.jsonl -m {model} -r countdown -o run", 2, "p.jsonl:1: field 'numbers' missing; reward 'countdown' needs it"),
+    ("reward-wrong-count", "reward s.jsonl -r test_bad_inputs:short -o o.jsonl", 2, "reward 'test_bad_inputs:short' returned 1 scores for 2 completions"),
+    ("reward-signature", "reward s.jsonl -r test_bad_inputs:narrow -o o.jsonl", 2, "reward 'test_bad_inputs:narrow' cannot take the arguments every reward is given"),
     ("rewards-config-not-mapping", "reward s.jsonl -c rewards_int.yaml -o o.jsonl", 2, "rewards_int.yaml: key 'rewards' must be a list or a mapping (or null), got 3"),
-    ("best-of-reward-when-sampling", "eval p.jsonl -m {model} --best-of reward -o o.json", 2, "--best-of reward uses the records' own `reward`; freshly sampled records have none"),
+    ("best-of-reward-when-sampling", "eval p.jsonl -m {model} --best-of reward -o o.json", 2, "--best-of reward: samples drawn here have no such field; name a reward to compute"),
     # -- config files ----------------------------------------------------------------------------
     ("config-missing", "sample p.jsonl -m {model} -c nope.yaml -o o.jsonl", 2, "nope.yaml: config file not found"),
     ("config-unknown-key", "sample p.jsonl -c typo.yaml -o o.jsonl", 2, "typo.yaml: unknown key 'temprature' (did you mean 'temperature'?); valid keys: model,"),
@@ -172,6 +221,7 @@ CATALOGUE = [
     ("config-not-mapping", "reject scored.jsonl -c list.yaml -o o.jsonl", 2, "list.yaml: expected a mapping of config keys, got list"),
     ("config-invalid-yaml", "prepare arithmetic -c broken.yaml -o o.jsonl", 2, "broken.yaml:2: invalid YAML"),
     ("config-nested-unknown-key", "distill p.jsonl --teacher {model} --student {model} -c distill.yaml -o run", 2, "reject.bogus: unknown key; valid keys: keep,"),
+    ("tracker-not-installed", "sft sft.jsonl -m {model} --trl report_to=tensorboard -o run", 2, "trl.report_to: tensorboard is not installed; install it with pip install 'r1cli[tensorboard]'"),
     ("trl-unknown-option", "grpo p.jsonl -m {model} --trl gradient_checkpointin=true -o run", 2, "trl.gradient_checkpointin: not an option of TRL's GRPOConfig; did you mean gradient_checkpointing"),
     ("trl-own-field", "grpo p.jsonl -m {model} --trl learning_rate=0.1 -o run", 2, "trl.learning_rate: r1cli sets it from --learning-rate; set it there instead"),
     ("trl-not-key-value", "sft sft.jsonl -m {model} --trl packing -o run", 2, "--trl 'packing': expected KEY=VALUE"),
@@ -186,6 +236,12 @@ CATALOGUE = [
     ("greedy-with-k", "sample p.jsonl -m {model} --temperature 0 -k 4 -o o.jsonl", 2, "-k (config key 'k') must be 1 with --temperature 0"),
     ("k-zero", "eval s.jsonl -k 0 -o o.json", 2, "-k (config key 'k') must be at least 1, got 0"),
     ("max-new-tokens-zero", "sample p.jsonl -m {model} --max-new-tokens 0 -o o.jsonl", 2, "--max-new-tokens (config key 'max_new_tokens') must be at least 1"),
+    ("max-new-tokens-beyond-context", "sample p.jsonl -m {model} --max-new-tokens 1000000000 -o o.jsonl", 2, "--max-new-tokens (config key 'max_new_tokens') must be below the model's context of 2,048 tokens"),
+    ("completion-beside-prompt", "grpo mid.jsonl -m {model} --max-completion-length 1500 -o run", 2, "--max-completion-length (config key 'max_completion_length') must be at most 848 here: the model's context is 2,048 tokens and the longest prompt (mid.jsonl:2) has 1,200"),
+    ("long-prompts-unknown", "sample p.jsonl -m {model} --long-prompts cut -o o.jsonl", 2, "--long-prompts (config key 'long_prompts') must be one of refuse, truncate, got 'cut'"),
+    ("flag-infinite", "sample p.jsonl -m {model} --temperature inf -o o.jsonl", 2, "--temperature (config key 'temperature') must be a finite number, got inf"),
+    ("trl-nan", "grpo p.jsonl -m {model} --trl max_grad_norm=.nan -o run", 2, "--trl (config key 'trl') must be a finite number at max_grad_norm, got nan"),
+    ("weight-infinite", "sft sft.jsonl --weight inf -m {model} -o run", 2, "--weight inf: must be a finite number > 0"),
     ("device-unknown", "sample p.jsonl -m {model} --device tpu -o o.jsonl", 2, "--device 'tpu': not a device; use auto, cpu, cuda, cuda:N or mps"),
     ("dtype-unknown", "sft sft.jsonl -m {model} --dtype int4 -o run", 2, "--dtype (config key 'dtype') must be one of auto, float32, bfloat16, float16, got 'int4'"),
     ("keep-unknown", "reject scored.jsonl --keep all -o o.jsonl", 2, "--keep (config key 'keep') must be one of correct, best, got 'all'"),
@@ -214,8 +270,15 @@ CATALOGUE = [
     ("data-wrong-type", "prepare math --data int_problem.jsonl -o o.jsonl", 2, "int_problem.jsonl:1: field 'problem': must be a non-empty string"),
     ("data-folder-without-data", "prepare math --data foreign -o o.jsonl", 2, "foreign: no data files (expected .jsonl, .json, .parquet, .csv files or a `datasets` folder)"),
     ("n-zero", "prepare arithmetic -n 0 -o o.jsonl", 2, "-n (config key 'n') must be at least 1, got 0"),
+    # -- decontaminate's held-out files -----------------------------------------------------------
+    ("decontaminate-no-against", "decontaminate p.jsonl -o o.jsonl", 2, "--against (config key 'against') is required"),
+    ("decontaminate-against-missing", "decontaminate p.jsonl --against nope.jsonl -o o.jsonl", 2, "nope.jsonl: no such file"),
+    ("decontaminate-against-malformed", "decontaminate p.jsonl --against bad.jsonl -o o.jsonl", 2, "bad.jsonl:2: malformed JSON"),
+    ("decontaminate-no-text", "decontaminate noprompt.jsonl --against p.jsonl -o o.jsonl", 2, "noprompt.jsonl:1: field 'question': missing; the text to compare is a record's 'question', else 'problem', else 'prompt'"),
     # -- models ----------------------------------------------------------------------------------
     ("model-no-folder", "sample p.jsonl -m ./no-model -o o.jsonl", 2, "--model ./no-model: no such folder"),
+    ("model-path-under-folder", "sample p.jsonl -m foreign/no-model -o o.jsonl", 2, "--model foreign/no-model: no such folder (a local path by its form, so not looked up on the hub)"),
+    ("model-without-tokenizer", "sample p.jsonl -m {no_tokenizer} -o o.jsonl", 2, "no-tokenizer: no tokenizer files (tokenizer.json, tokenizer_config.json, tokenizer.model, ...); copy them from the model it was made from"),
     ("model-not-model-folder", "sample p.jsonl -m foreign -o o.jsonl", 2, "--model foreign: not a model folder (no config.json, adapter_config.json or .gguf file)"),
     ("model-is-file", "sft sft.jsonl -m a_file -o run", 2, "--model a_file: is a file; pass the model folder"),
     ("model-not-on-hub", "sample p.jsonl -m nobody/no-model -o o.jsonl", 2, "--model 'nobody/no-model': not a local folder, and it could not be loaded from the Hugging Face hub"),
@@ -237,7 +300,8 @@ CATALOGUE = [
     # -- outputs ---------------------------------------------------------------------------------
     ("output-exists", "sample p.jsonl -m {model} -o p.jsonl", 2, "p.jsonl: output already exists; pass --force"),
     ("output-is-folder", "reward s.jsonl -o foreign --force", 2, "foreign: output is a folder, expected a file path"),
-    ("output-folder-missing", "prepare arithmetic -o missing/o.jsonl", 2, "missing/o.jsonl: folder missing does not exist"),
+    ("output-parent-is-file", "prepare arithmetic -o a_file/o.jsonl", 2, "a_file/o.jsonl: a_file is a file, not a folder; choose another output"),
+    ("run-folder-parent-is-file", "sft sft.jsonl -m {model} -o a_file/run", 2, "a_file/run: a_file is a file, not a folder; choose another output"),
     ("eval-data-missing", "sft sft.jsonl --eval-data nope.jsonl -m {model} -o run", 2, "nope.jsonl: no such file"),
     ("merge-output-not-empty", "merge unfinished -o foreign", 2, "foreign: not an r1cli output folder (no manifest.json or r1cli_run.json); r1cli never replaces it"),
     ("partial-other-settings", "sample p.jsonl -m {model} -k 3 -o o.jsonl", 2, "o.jsonl.partial: an unfinished run with different settings (", "partial"),
@@ -252,7 +316,7 @@ CATALOGUE = [
     ("report-no-artifacts", "report foreign", 2, "foreign: no r1cli artifacts here"),
     # -- runtime failures (exit 1) ---------------------------------------------------------------
     ("output-locked", "prepare arithmetic -n 2 -o o.jsonl", 1, "o.jsonl: another r1cli run is writing this output right now (lock on o.jsonl.partial)", "lock"),
-    ("user-reward-crashes", "reward s.jsonl -r test_bad_inputs:crash -o o.jsonl", 1, "ZeroDivisionError: division by zero (rerun with --debug for the traceback)"),
+    ("reward-out-of-memory", "reward s.jsonl -r test_bad_inputs:oom -o o.jsonl", 1, "MemoryError: simulated (rerun with --debug for the traceback)"),
 ]
 
 
@@ -272,20 +336,23 @@ def broken_models(tmp_path_factory, tiny_model) -> dict[str, Path]:
     import shutil
 
     root = tmp_path_factory.mktemp("broken")
-    truncated, bad_config = root / "truncated", root / "bad-config"
-    for folder in (truncated, bad_config):
+    truncated, bad_config, no_tokenizer = root / "truncated", root / "bad-config", root / "no-tokenizer"
+    for folder in (truncated, bad_config, no_tokenizer):
         shutil.copytree(tiny_model, folder)
     weights = truncated / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
     config = json.loads((bad_config / "config.json").read_text())
     (bad_config / "config.json").write_text(json.dumps({**config, "hidden_size": "big"}))
-    return {"truncated": truncated, "bad_config": bad_config}
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        (no_tokenizer / name).unlink(missing_ok=True)
+    return {"truncated": truncated, "bad_config": bad_config, "no_tokenizer": no_tokenizer}
 
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("r1cli.artifacts.MAX_LINE_BYTES", HUGE)
+    monkeypatch.setenv("R1CLI_FIFO_WAIT", "0.5")
     _files(tmp_path)
     yield tmp_path
     while _held:
@@ -359,9 +426,9 @@ def test_runtime_failure_with_debug_shows_the_library_traceback(tmp_path, cli, m
     """An unexpected exception: one line naming it without --debug, the traceback with it."""
     monkeypatch.chdir(tmp_path)
     write_jsonl(tmp_path / "s.jsonl", [SAMPLE])
-    r = cli("reward", "s.jsonl", "-r", "test_bad_inputs:crash", "-o", "o.jsonl")
+    r = cli("reward", "s.jsonl", "-r", "test_bad_inputs:oom", "-o", "o.jsonl")
     assert r.code == 1 and "rerun with --debug" in r.stderr
-    r = run_r1cli("--debug", "reward", "s.jsonl", "-r", "test_bad_inputs:crash", "-o", "o.jsonl", cwd=tmp_path)
-    assert r.code == 1 and "Traceback" in r.stderr and "ZeroDivisionError" in r.stderr
-    assert r.stderr.strip().splitlines()[-1] == "error: ZeroDivisionError: division by zero"
+    r = run_r1cli("--debug", "reward", "s.jsonl", "-r", "test_bad_inputs:oom", "-o", "o.jsonl", cwd=tmp_path)
+    assert r.code == 1 and "Traceback" in r.stderr and "MemoryError" in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "error: MemoryError: simulated"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.jsonl"]

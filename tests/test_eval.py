@@ -111,7 +111,7 @@ def test_eval_errors(tmp_path, cli):
     r = cli("eval", prompts, "-o", tmp_path / "e.json")
     assert r.code == 2 and "prompt records need a model to sample from (-m MODEL)" in r.stderr
     r = cli("eval", prompts, "--best-of", "nosuch", "-m", "x", "-o", tmp_path / "e.json")
-    assert r.code == 2 and "unknown reward 'nosuch'" in r.stderr
+    assert r.code == 2 and "--best-of nosuch: not a field of the records nor a reward" in r.stderr
     assert not (tmp_path / "e.json").exists()
 
 
@@ -130,3 +130,53 @@ def test_eval_models_side_by_side_and_reuse(tmp_path, cli, tiny_model, tiny_base
     r = cli("eval", prompts, "-m", tiny_model, "-m", tiny_base_model, "-k", "2", "--max-new-tokens", "8", "-o", out, "--force")
     assert r.code == 0 and r.stderr.count("reusing") == 2
     assert json.loads(out.read_text())["runs"] == runs
+
+
+def _others(tmp_path, rows):
+    """Completions as another system writes them: id, task, gold, completion, and nothing else."""
+    return write_jsonl(tmp_path / "theirs.jsonl", rows)
+
+
+THEIRS = [
+    {"id": "p1", "task": "gsm8k", "answer": "7", "completion": "so <answer>7</answer>", "score": 0.1},
+    {"id": "p1", "task": "gsm8k", "answer": "7", "completion": "<answer>8</answer>", "score": 0.9},
+    {"id": "p2", "task": "gsm8k", "answer": "3", "completion": "<answer>3</answer>", "score": 0.8},
+    {"id": "p2", "task": "gsm8k", "answer": "3", "completion": "<answer>3</answer>", "score": 0.2},
+]
+
+
+def test_eval_takes_minimal_records_from_any_system(tmp_path, cli):
+    r = cli("eval", _others(tmp_path, THEIRS), "--best-of", "score", "-o", "-")
+    assert r.code == 0, r
+    run = json.loads(r.stdout)["runs"][0]
+    assert run["k"] == 2 and run["pass@1"] == pytest.approx(0.75) and run["prompts"] == 2
+    # The external score picks p1's wrong sample and p2's right one.
+    assert run["best_of@2"] == pytest.approx(0.5) and run["best_of_reward"] == "score"
+    assert run["truncation_rate"] is None and run["mean_completion_tokens"] is None
+    said = [line for line in r.stderr.splitlines() if line.startswith("eval: ")]
+    assert len(said) == 1 and "same id are that prompt's samples" in said[0] and "truncation not reported" in said[0]
+
+
+def test_eval_task_flag_names_the_task_of_records_without_one(tmp_path, cli):
+    rows = [{k: v for k, v in row.items() if k != "task"} for row in THEIRS]
+    r = cli("eval", _others(tmp_path, rows), "-o", "-")
+    assert r.code == 2 and "field 'task': missing; name the task with --task NAME" in r.stderr
+    r = cli("eval", _others(tmp_path, rows), "--task", "gsm8k", "-o", "-")
+    assert r.code == 0 and json.loads(r.stdout)["runs"][0]["pass@1"] == pytest.approx(0.75), r
+
+
+def test_eval_k_takes_the_first_samples_and_refuses_too_few(tmp_path, cli):
+    path = _others(tmp_path, THEIRS)
+    r = cli("eval", path, "-k", "1", "-o", "-")
+    run = json.loads(r.stdout)["runs"][0]
+    assert r.code == 0 and run["k"] == 1 and run["pass@1"] == pytest.approx(1.0)  # each prompt's first sample is right
+    r = cli("eval", path, "-k", "3", "-o", "-")
+    assert r.code == 2 and "id 'p1' has 2 samples, fewer than -k 3" in r.stderr and r.stdout == ""
+
+
+def test_eval_best_of_a_missing_field_is_an_error_naming_it(tmp_path, cli):
+    rows = [dict(THEIRS[0]), {k: v for k, v in THEIRS[1].items() if k != "score"}]
+    r = cli("eval", _others(tmp_path, rows), "--best-of", "score", "-o", "-")
+    assert r.code == 2 and "record 2: field 'score': missing or not a number" in r.stderr, r
+    r = cli("eval", _others(tmp_path, THEIRS), "--best-of", "nonsense", "-o", "-")
+    assert r.code == 2 and "--best-of nonsense: not a field of the records nor a reward" in r.stderr

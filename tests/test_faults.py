@@ -326,7 +326,77 @@ def test_sample_on_a_really_full_disk(tmp_path, cli, tiny_model):
     forced = steps["force_full"]
     assert forced["code"] == 1 and _one_error_line(forced["stderr"]) == message
     assert forced["out"] == freed["out"], "the finished output must survive a failed --force run"
-    assert not [f for f in forced["files"] if ".tmp" in f]
+    for name, step in steps.items():
+        assert not [f for f in step["files"] if ".tmp" in f], f"{name}: a temporary file was left behind"
+
+
+def test_a_failed_manifest_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """The output is complete in `.OUT.tmp-PID` when its manifest fails to write (ENOSPC, which
+    arrives as a RunError): the temporary file goes, the partial stays for a rerun."""
+    from r1cli import artifacts
+    from r1cli.errors import RunError
+
+    def full(output, manifest):
+        raise RunError(f"{output}.manifest.json: no space left on device")
+
+    monkeypatch.setattr(artifacts, "write_manifest", full)
+    with pytest.raises(RunError):
+        with artifacts.JsonlOutput(tmp_path / "s.jsonl", header={"k": 1}) as out:
+            out.write([{"id": "a"}])
+            out.commit({"stage": "sample"}, order=[{"id": "a"}])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.jsonl.partial"]
+
+
+_GRPO_DISK_SCRIPT = textwrap.dedent("""
+    import json, os, subprocess, sys
+    disk, leave, cmd = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", disk], check=True)
+    st = os.statvfs(disk)
+    with open(os.path.join(disk, "filler"), "wb") as f:
+        f.write(b"x" * (st.f_bavail * st.f_frsize - leave))
+    def run(*extra):
+        p = subprocess.run(cmd + list(extra), capture_output=True, text=True)
+        run_dir = os.path.join(disk, "run")
+        return {"code": p.returncode, "stderr": p.stderr,
+                "checkpoints": sorted(os.listdir(run_dir)) if os.path.isdir(run_dir) else []}
+    steps = {"full": run()}
+    os.remove(os.path.join(disk, "filler"))
+    steps["resumed"] = run("--resume")
+    steps["finished"] = os.path.exists(os.path.join(disk, "run", "manifest.json"))
+    print(json.dumps(steps))
+""")
+
+
+@pytest.mark.e2e
+def test_grpo_on_a_really_full_disk_stops_with_one_line_and_resumes(tmp_path, cli, tiny_model):
+    """The disk fills up while grpo saves its second checkpoint (a checkpoint of the tiny model
+    with LoRA is about 640 KiB, 900 KiB are left): torch's zip writer fails with `unexpected
+    pos`. One line, exit 1, the cut-off checkpoint removed, the complete one kept; once space is
+    freed, --resume finishes from it."""
+    if not _user_namespaces_work():
+        pytest.skip("needs unprivileged user namespaces (unshare -Urm) to mount a small tmpfs")
+    prompts = tmp_path / "p.jsonl"
+    assert cli("prepare", "arithmetic", "-n", "8", "--template", "plain", "-o", prompts).code == 0
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    cmd = [sys.executable, "-m", "r1cli", "grpo", str(prompts), "-m", str(tiny_model), "-r", "format", "-G", "2",
+           "--batch-size", "4", "--max-steps", "3", "--save-steps", "1", "--max-completion-length", "8",
+           "--no-gradient-checkpointing", "-o", str(disk / "run")]
+    script = tmp_path / "grpo_disk.py"
+    script.write_text(_GRPO_DISK_SCRIPT)
+    proc = subprocess.run(["unshare", "-Urm", sys.executable, str(script), str(disk), str(900 * 1024), json.dumps(cmd)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    steps = json.loads(proc.stdout)
+    full = steps["full"]
+    assert full["code"] == 1 and "Traceback" not in full["stderr"], full["stderr"]
+    errors = [line for line in full["stderr"].splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: {disk / 'run'}: no space left on device while saving; the run resumes from checkpoint-1: "
+                      "free space and rerun with --resume"], full["stderr"]
+    assert "checkpoint-1" in full["checkpoints"] and "checkpoint-2" not in full["checkpoints"]
+    resumed = steps["resumed"]
+    assert resumed["code"] == 0 and "resuming from" in resumed["stderr"] and "incomplete checkpoint" not in resumed["stderr"], resumed
+    assert steps["finished"]
 
 
 # -- two runs, one output --------------------------------------------------------------------------

@@ -216,16 +216,28 @@ def test_preflight_config_file_and_chat_template(tmp_path, cli, tiny_model, tiny
     assert not (tmp_path / "out").exists()
 
 
-def test_non_finite_reward_stops_with_one_line(tmp_path, cli, tiny_model, prompts):
+def test_a_failing_reward_scores_null_and_the_run_goes_on(tmp_path, cli, tiny_model, prompts):
+    """A user's reward that returns infinity, and one that raises whenever a batch holds a
+    completion with a '1' in it: those completions score null, the others keep their scores, the
+    run trains to the end, each reward warns once, and the manifest counts the failures."""
     train, _ = prompts
-    (tmp_path / "bad_reward.py").write_text("def inf(completions, **kw):\n    return [float('inf')] * len(completions)\n")
+    (tmp_path / "bad_reward.py").write_text(
+        "def inf(completions, **kw):\n    return [float('inf')] * len(completions)\n"
+        "def picky(completions, **kw):\n"
+        "    if any('1' in c for c in completions):\n        raise ValueError('no ones')\n"
+        "    return [1.0] * len(completions)\n")
     sys.path.insert(0, str(tmp_path))
     try:
-        r = cli("grpo", train, "-m", tiny_model, *FAST[2:], "-r", "bad_reward:inf", "--max-steps", "2", "-o", tmp_path / "out")
+        r = cli("grpo", train, "-m", tiny_model, *FAST, "-r", "bad_reward:inf", "-r", "bad_reward:picky", "--max-steps", "2",
+                "-o", tmp_path / "out")
     finally:
         sys.path.remove(str(tmp_path))
-    assert r.code == 2 and "returned a non-finite score (inf)" in r.stderr
-    assert not (tmp_path / "out" / "manifest.json").exists()
+    assert r.code == 0, r
+    assert r.stderr.count("warning: reward 'bad_reward:inf': returned a non-finite score (inf)") == 1, r.stderr
+    assert r.stderr.count("warning: reward 'bad_reward:picky'") <= 1
+    failures = json.loads((tmp_path / "out" / "manifest.json").read_text())["stats"]["reward_failures"]
+    assert failures["bad_reward:inf"] == 2 * 16, "every completion of both steps"
+    assert failures.get("bad_reward:picky", 0) <= 2 * 16
 
 
 def test_task_prompts_and_existing_output(tmp_path, cli, tiny_model):

@@ -24,7 +24,7 @@ def _check(tmp_path, rows, kind):
         ([{**PROMPT, "id": 7}], "prompt", "in.jsonl:1: field 'id': must be a non-empty string, got int 7"),
         ([{**PROMPT, "prompt": ""}], "prompt", "field 'prompt': must be a non-empty string or a list"),
         ([{**PROMPT, "prompt": [{"role": "user"}]}], "prompt", "field 'prompt': must be a non-empty string or a list"),
-        ([{**PROMPT, "answer": [2]}], "prompt", "field 'answer': must be a string, a number or null"),
+        ([{**PROMPT, "answer": [2]}], "prompt", "field 'answer': must be a string, a finite number or null"),
         ([PROMPT, {**PROMPT}], "prompt", "in.jsonl:2: field 'id': duplicate id 'p1' (first at line 1)"),
         ([PROMPT], "sample", "field 'sample_index': missing; this input must be the output of `r1cli sample`"),
         ([{**SAMPLE, "finish_reason": "eos"}], "sample", "field 'finish_reason': must be 'stop' or 'length'"),
@@ -70,3 +70,19 @@ def test_shipped_examples_match_the_schema():
     assert all(to_example(r, loaded.where(i))["completion"][0]["role"] == "assistant" for i, r in enumerate(loaded.records))
     scored = artifacts.read_jsonl(examples / "scored.jsonl").records
     assert [r["rewards"]["accuracy"] for r in scored] == [1.0, 0.0] * 3, "a right and a wrong answer per prompt"
+
+
+def test_numbers_must_be_finite_whatever_the_source(tmp_path):
+    """Reading JSONL refuses NaN already; records made from other data (parquet, CSV) are
+    checked by the schema too. A large integer is a number (it is not converted to a float)."""
+    from r1cli.artifacts import InputInfo, Loaded
+
+    def loaded(answer):
+        return Loaded([{**PROMPT, "answer": answer}], [1], InputInfo("data.parquet", "", 1))
+
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(DataError, match="field 'answer': must be a string, a finite number or null"):
+            records.validate(loaded(bad), "prompt")
+    records.validate(loaded(10**400), "prompt")
+    with pytest.raises(DataError, match="field 'reward': must be a finite number or null"):
+        records.validate(Loaded([{**SAMPLE, "rewards": {"a": 1.0}, "reward": float("-inf")}], [1], InputInfo("s", "", 1)), "scored")

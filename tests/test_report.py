@@ -116,12 +116,12 @@ def test_stage_table_rows_in_eval_finish_order(run_dir):
 def test_training_table_and_curves(run_dir):
     data = _collect(run_dir)
     header, rows = report.training_table(data)
-    assert header == ["run", "stage", "status", "steps", "wall time", "first → last", "held-out loss", "world size"]
+    assert header == ["run", "stage", "status", "steps", "wall time", "first → last", "held-out loss", "world size", "alarms"]
     assert rows == [
-        ["grpo", "grpo", "finished", "3", "2m00s", "reward 0.100 → 0.500", "-", "2"],
-        ["sft", "sft", "finished", "10", "1m05s", "loss 2.500 → 1.200", "2.000 → 1.500", "1"],
-        ["distill", "distill (sequence)", "finished", "4", "5m00s", "loss 2.500 → 1.000", "-", "1"],
-        ["killed", "grpo", "unfinished", "2", "-", "reward 0.000 → 0.250", "-", "-"],
+        ["grpo", "grpo", "finished", "3", "2m00s", "reward 0.100 → 0.500", "-", "2", "-"],
+        ["sft", "sft", "finished", "10", "1m05s", "loss 2.500 → 1.200", "2.000 → 1.500", "1", "-"],
+        ["distill", "distill (sequence)", "finished", "4", "5m00s", "loss 2.500 → 1.000", "-", "1", "-"],
+        ["killed", "grpo", "unfinished", "2", "-", "reward 0.000 → 0.250", "-", "-", "-"],
     ]
     grpo = data["training"][0]
     assert grpo["curve"] == [{"step": 1, "value": 0.1, "std": 0.05}, {"step": 2, "value": 0.3, "std": 0.1},
@@ -302,3 +302,25 @@ def test_cli_report_errors_and_formats(run_dir, tmp_path, cli):
     assert cli("report", run_dir, "-o", tmp_path / "r2").code == 2
     assert cli("report", run_dir, "-o", tmp_path / "r2", "--force").code == 0
     assert cli("report", "--help").code == 0
+
+
+def test_grpo_runs_show_alarms_length_and_the_probe_answers(tmp_path):
+    """What a GRPO run leaves beside its curve: its run-health alarms, its length and accuracy
+    over steps (R1's "thinking time grows" plot), and how it answered a watched prompt."""
+    root = tmp_path / "run"
+    grpo = root / "rl"
+    _write(grpo / "manifest.json", _manifest("grpo", "10:00:00", "10:05:00", {"steps": 10}))
+    rows = [{"step": s, "reward": 0.1 * s, "completions/mean_length": 20 + 3 * s, "rewards/accuracy/mean": 0.05 * s,
+             **({"alarms": ["no_spread"]} if s == 5 else {})} for s in range(1, 11)]
+    (grpo / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    probes = [{"step": s, "kind": "probe", "id": "t1", "prompt": "What is 2 + 3?", "completion": f"answer at {s}"} for s in (1, 5, 10)]
+    probes.append({"step": 5, "kind": "probe", "id": "t2", "prompt": "other", "completion": "not shown"})
+    (grpo / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [*probes, {"step": 5, "completion": "a rollout"}]))
+    data = report.run(str(root))
+    [row] = data["training"]
+    assert row["alarms"] == ["no_spread"] and report.training_table(data)[1][0][-1] == "no_spread"
+    assert [a["step"] for a in row["probe"]["answers"]] == [1, 5, 10] and row["probe"]["prompt"] == "What is 2 + 3?"
+    assert report.LENGTH_PLOT in data["plots"]
+    _assert_png(root / "report" / report.LENGTH_PLOT)
+    markdown = (root / "report" / "report.md").read_text()
+    assert "answered a held-out prompt" in markdown and "answer at 10" in markdown and "not shown" not in markdown

@@ -319,7 +319,7 @@ RIGHT = "<think>3 plus 4 makes 7</think> <answer>7</answer>"
      "<think>\n3 plus 4 makes\n\nWait, this does not lead to a clear answer. Let me redo it.\n\n3 plus 4 makes 7\n</think>\n<answer>7</answer>"),
     (WRONG, RIGHT, "en", True,
      "<think>\n3 plus 4 makes 8\n\nWait, that gives 8, which does not check out. Let me redo it.\n\n3 plus 4 makes 7\n</think>\n\n"
-     "The final answer is 7.\n\n<answer>7</answer>"),
+     "3 plus 4 makes 7. The final answer is 7.\n\n<answer>7</answer>"),  # the summary: the concluding sentence, then the answer
     ("3 plus 4 makes 8\n</think><answer>8</answer>", "3 plus 4 makes 7\n</think><answer>7</answer>", "en", False,
      "3 plus 4 makes 8\n\nWait, that gives 8, which does not check out. Let me redo it.\n\n3 plus 4 makes 7\n</think>\n<answer>7</answer>"),
     ("It is 8. #### 8", "It is 3 + 4 = 7. <answer>7</answer>", "en", False,

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
 CONSTRAINTS = ROOT / "constraints.txt"
 # Extras that `make setup` installs, so they are locked too (the others are for GPU hosts or opt-in).
-LOCKED_EXTRAS = ("dev",)
+LOCKED_EXTRAS = ("dev", "deepspeed")
 UNLOCKED = {"torch", "r1cli"}  # torch: chosen per machine by the Makefile; r1cli: this project
 
 

@@ -14,6 +14,7 @@ import typer
 
 from r1cli import __version__, command, console
 from r1cli.command import CONFIG, FORCE, INPUT, OUTPUT, OUTPUT_DIR, RESUME, arg, opt, read_input, stage
+from r1cli.commands.decontaminate import DecontaminateConfig
 from r1cli.commands.distill import DistillConfig
 from r1cli.commands.eval import EvalConfig
 from r1cli.commands.grpo import GrpoConfig
@@ -148,6 +149,21 @@ def reject(input: Optional[str], output: str, config: Optional[str], force: bool
     from r1cli.commands import reject as stage
 
     stage.run(read_input(input), output, RejectConfig.build(config, **fields), force=force)
+
+
+@stage(app, "decontaminate", DecontaminateConfig, before=[
+    INPUT, OUTPUT,
+    opt("report", Optional[str], "--report", help="File for the dropped records, each with its match (`contamination`).",
+        show_default="OUT.report.jsonl; with -o -: none, a summary on stderr"),
+], after=[CONFIG, FORCE])
+def decontaminate(input: Optional[str], output: str, report: Optional[str], config: Optional[str], force: bool, **fields: Any) -> None:
+    """Drop records whose question shares an n-gram (8 words) with any held-out item of the --against files.
+
+    Text: a record's question, else problem, else prompt (chat: the user turns), in INPUT and in the --against files alike, so prompt records, sample records and raw GSM8K/MATH-500 rows all work. Normalised: NFKC, case folded, punctuation as spaces; the operators + - * / = < > ^ stay words; each Chinese character or kana is a word. A text shorter than n words matches only an item with the same whole text. Three-word phrases in more than --template-share of one --against file's items (a task's instructions, a prompt template) are cut from both texts before comparing. The dropped records go to --report with their match; counts and the --against files' sha256 to the manifest.
+    """
+    from r1cli.commands import decontaminate as stage
+
+    stage.run(read_input(input), output, DecontaminateConfig.build(config, **fields), report=report, force=force)
 
 
 @stage(app, "eval", EvalConfig, before=[

@@ -176,7 +176,7 @@ def read_input(path: Optional[str]) -> str:
     """The input argument; stdin when it is omitted and data is being piped in."""
     if path is not None:
         return path
-    if not sys.stdin.isatty():
+    if sys.stdin is not None and not sys.stdin.isatty():  # None: started with stdin closed
         return "-"
     raise R1Error("no input: pass a JSONL file, or - to read records from stdin")
 

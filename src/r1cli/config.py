@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -128,6 +129,19 @@ def _conforms(value: Any, tp: Any) -> bool:
     return True
 
 
+def _non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
+    """Where a setting holds a NaN or infinite float (`''`, `max_grad_norm`, `[1]`) and the value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, value
+    if isinstance(value, dict):
+        items = [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+    elif isinstance(value, (list, tuple)):
+        items = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return None
+    return next((found for where, item in items if (found := _non_finite(item, where)) is not None), None)
+
+
 @dataclasses.dataclass
 class StageConfig:
     """Base for stage configs. Subclasses are dataclasses and override `validate()`."""
@@ -165,8 +179,19 @@ class StageConfig:
             values[key] = value
         config = cls(**values)
         config.source = str(config_file) if config_file is not None else None
+        config.check_finite()
         config.validate()
         return config
+
+    def check_finite(self) -> None:
+        """No setting may be NaN or infinite (`--temperature inf`, `.nan` in YAML, a `--trl` value):
+        comparisons with NaN are all false, so range checks would let it through to the model."""
+        for f in dataclasses.fields(self):
+            found = _non_finite(getattr(self, f.name))
+            if found is not None:
+                path, value = found
+                where = f"{self.flag(f.name)} (config key '{f.name}')" if "help" in f.metadata else f"config key '{f.name}'"
+                raise ConfigError(f"{where} must be a finite number{f' at {path}' if path else ''}, got {value!r}")
 
     def validate(self) -> None:
         """Check the values together; raise `ConfigError` naming the flag."""

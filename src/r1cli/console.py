@@ -6,6 +6,7 @@ line every few seconds, so logs stay readable.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
@@ -31,7 +32,6 @@ def silence_libraries(debug: bool) -> None:
 
     Called before any library is imported (stages import them lazily). The verbosity variables
     also reach worker processes; the log levels cover a library imported already (tests)."""
-    import logging
     import os
     import warnings
 
@@ -44,6 +44,11 @@ def silence_libraries(debug: bool) -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
     for name in _LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    # DeepSpeed (the deepspeed extra) resets its logger's level when imported and gives it its own
+    # handler on stdout; accelerate imports it whenever it is installed, even for a plain CPU run,
+    # whose stdout then opened with DeepSpeed's "Setting accelerator to CPU" warning. A filter on
+    # the logger outlives that reset.
+    logging.getLogger("DeepSpeed").addFilter(_errors_only)
     # Every warning that passes the filters is shown through `showwarning`; libraries change the
     # filters at import (transformers, TRL), but not this.
     warnings.showwarning = _hidden_warning
@@ -51,6 +56,10 @@ def silence_libraries(debug: bool) -> None:
 
 def _hidden_warning(*args: object, **kwargs: object) -> None:
     pass
+
+
+def _errors_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR
 
 
 def info(message: str) -> None:

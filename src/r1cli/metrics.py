@@ -72,8 +72,8 @@ class Group:
 
     correct: list[bool]
     keys: list[str | None]
-    tokens: list[int]
-    truncated: list[bool]
+    tokens: list[int | None]  # None: not known (records from another system)
+    truncated: list[bool | None]
     best_scores: list[float | None] = field(default_factory=list)
     unjudged: int = 0
 
@@ -99,9 +99,10 @@ def summarize(groups: Sequence[Group], *, best_of_name: str | None = None) -> di
     if best_of_name is not None:
         out[f"best_of@{n}"] = _mean(float(best_of(g.best_scores, g.correct)) for g in groups)
         out["best_of_reward"] = best_of_name
-    tokens = [t for g in groups for t in g.tokens]
-    out["mean_completion_tokens"] = _mean(tokens)
-    out["truncation_rate"] = _mean(float(t) for g in groups for t in g.truncated)
+    tokens = [t for g in groups for t in g.tokens if t is not None]
+    truncated = [float(t) for g in groups for t in g.truncated if t is not None]
+    out["mean_completion_tokens"] = _mean(tokens) if tokens else None
+    out["truncation_rate"] = _mean(truncated) if truncated else None
     out["unjudged_samples"] = sum(g.unjudged for g in groups)
     return out
 

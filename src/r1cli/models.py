@@ -20,17 +20,26 @@ import functools
 import hashlib
 import importlib.util
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1cli.errors import R1Error
+from r1cli.errors import DataError, R1Error
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 MODEL_HELP = "Hub name, local folder, or .gguf file (a LoRA adapter folder loads its base with the adapter)."
 TRUST_HELP = "Allow model code from the model's repository to run."
 GGUF_SUFFIX = ".gguf"
 GGUF_INSTALL = "pip install 'gguf>=0.10'"
+# What a folder's tokenizer is saved as (fast, sentencepiece, BPE, WordPiece, tiktoken, Mistral's).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model",
+                   "tekken.json")
+# Files that are only ever local: a model name ending in one names a path, never a hub repository.
+_FILE_SUFFIXES = (GGUF_SUFFIX, ".safetensors", ".json", ".bin", ".pt", ".pth")
+# A hub repository id: `name` or `org/name`, letters, digits, `-`, `_`, `.` (as huggingface_hub checks).
+_HUB_NAME = re.compile(r"(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}")
 
 
 def quiet_transformers() -> None:
@@ -117,7 +126,35 @@ def _gguf_fingerprint(path: Path) -> str:
 
 
 def resolve(model: str, adapter: str | None = None) -> ModelRef:
-    """Check that `model` (and `adapter`) can be loaded, without loading any weights."""
+    """Check that `model` (and `adapter`) can be loaded, without loading any weights: the path
+    exists (a path that does not is never looked up on the hub, which takes a minute to fail),
+    the weights are safetensors, a GGUF file is readable, and a local model has a tokenizer."""
+    ref = _resolve(model, adapter)
+    source = Path(ref.tokenizer_source)
+    # GGUF files carry their tokenizer; an adapter without one uses its base's.
+    if not ref.gguf_file and source.is_dir() and not _has_tokenizer(source):
+        whose = "" if source.resolve() == Path(model).resolve() else f"its base {source} has "
+        raise R1Error(f"--model {model}: {whose}no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}, ...); copy them "
+                      "from the model it was made from")
+    return ref
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return any((folder / name).exists() for name in TOKENIZER_FILES) or any(folder.glob("*.tiktoken"))
+
+
+def looks_local(model: str) -> bool:
+    """Whether a model name that exists nowhere is a path (refused at once) rather than a hub
+    name (looked up): it starts with `.`, `/` or `~`, has more than one `/`, names a file, or
+    its first folder exists here (`models/tiny` with a `models/` folder beside)."""
+    first = model.split("/", 1)[0]
+    return (model.startswith((".", "/", "~")) or model.count("/") > 1 or model.lower().endswith(_FILE_SUFFIXES)
+            or (first != model and Path(first).is_dir()) or not _HUB_NAME.fullmatch(model) or "--" in model or ".." in model)
+
+
+def _resolve(model: str, adapter: str | None = None) -> ModelRef:
+    if model.startswith("~"):
+        model = str(Path(model).expanduser())
     path = Path(model)
     if path.exists():
         if not path.is_dir():
@@ -128,7 +165,7 @@ def resolve(model: str, adapter: str | None = None) -> ModelRef:
             if adapter:
                 raise R1Error(f"--model {model} is itself a LoRA adapter; pass its base as --model, or drop --adapter")
             _require_safetensors(path, "--model")
-            return dataclasses.replace(resolve(_adapter_base(path)), adapter=str(path.resolve()))
+            return dataclasses.replace(_resolve(_adapter_base(path)), adapter=str(path.resolve()))
         elif not (path / "config.json").exists():
             found = sorted(path.glob(f"*{GGUF_SUFFIX}"))
             if len(found) > 1:
@@ -141,8 +178,10 @@ def resolve(model: str, adapter: str | None = None) -> ModelRef:
             _require_safetensors(path, "--model")
             # Absolute, so that adapters trained on it record a base that loads from anywhere.
             ref = ModelRef(str(path.resolve()))
-    elif model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise R1Error(f"--model {model}: no such folder")
+    elif looks_local(model):
+        hint = "" if model.startswith((".", "/")) else " (a local path by its form, so not looked up on the hub)"
+        what = "file" if model.lower().endswith(_FILE_SUFFIXES) else "folder"
+        raise R1Error(f"--model {model}: no such {what}{hint}")
     else:
         ref = ModelRef(model)
     if adapter is not None:
@@ -297,6 +336,165 @@ def require_chat_template(tokenizer: Any, ref: ModelRef, why: str) -> None:
             f"--model {ref.tokenizer_source}: the tokenizer has no chat template, but {why}; "
             "use a text template (--template r1-zero, plain or a file) for base models"
         )
+
+
+# -- prompt length ---------------------------------------------------------------------------------
+# A prompt longer than the model's context is not an error a model reports: it samples on at a
+# crawl past its trained positions, or runs out of memory minutes later. Prompts are measured
+# after tokenizing, before any weights load.
+LONG_PROMPTS = ("refuse", "truncate")
+LONG_PROMPTS_HELP = ("What to do with a prompt over the limit (--max-prompt-tokens, else the model's context): refuse (name it "
+                     "and stop) or truncate (keep its end: the question's last part and the cue to answer, not its preamble).")
+MAX_PROMPT_HELP = "Token limit per prompt (default: what the model's context leaves)."
+# Tokens a prompt surely has at least, from its length alone: a token never stands for more
+# characters than the longest string in the vocabulary, with a margin of 4 for normalizers that
+# shorten text (NFKC). Measured by this, a prompt far over the limit (a 50 MB line) is refused
+# without tokenizing it, which would take gigabytes and minutes.
+_NORMALIZER_MARGIN = 4
+
+
+def context_length(ref: ModelRef, tokenizer: Any, *, trust_remote_code: bool = False) -> int | None:
+    """How many tokens (prompt and completion) the model attends to: its config's
+    max_position_embeddings, stretched by a rope scaling factor where the config sets one (how
+    long-context variants are configured), else the tokenizer's model_max_length where it is a
+    real number (tokenizers without one say 1e30). None when neither says."""
+    config = load_config(ref, trust_remote_code=trust_remote_code)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    positions = getattr(text, "max_position_embeddings", None)
+    if isinstance(positions, int) and not isinstance(positions, bool) and positions > 0:
+        rope = getattr(text, "rope_parameters", None) or getattr(text, "rope_scaling", None)
+        if isinstance(rope, dict) and rope.get("rope_type", rope.get("type")) not in (None, "default"):
+            factor = rope.get("factor")
+            if isinstance(factor, (int, float)) and factor > 1:
+                positions = max(positions, int((rope.get("original_max_position_embeddings") or positions) * factor))
+        return positions
+    limit = getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and 0 < limit < 10_000_000 else None
+
+
+def tokenize_prompt(tokenizer: Any, prompt: Any) -> list[int]:
+    """A prompt's token ids as TRL makes them: chat messages through the chat template, text
+    prompts through the tokenizer."""
+    if isinstance(prompt, list):
+        return list(tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
+    return list(tokenizer(prompt)["input_ids"])
+
+
+def _tokenize_all(tokenizer: Any, prompts: list[Any]) -> list[list[int]]:
+    """Every prompt's ids; text prompts in batches (the fast tokenizer's threads), the same ids."""
+    out: list[list[int]] = [[] for _ in prompts]
+    text = [i for i, p in enumerate(prompts) if isinstance(p, str)]
+    for start in range(0, len(text), 256):
+        chunk = text[start : start + 256]
+        for i, ids in zip(chunk, tokenizer([prompts[i] for i in chunk])["input_ids"]):
+            out[i] = list(ids)
+    for i, p in enumerate(prompts):
+        if not isinstance(p, str):
+            out[i] = tokenize_prompt(tokenizer, p)
+    return out
+
+
+def _chars(prompt: Any) -> int:
+    return len(prompt) if isinstance(prompt, str) else sum(len(m["content"]) for m in prompt)
+
+
+def _keep_end(prompt: Any, keep: int) -> Any:
+    """The last `keep` characters of a prompt; of chat messages, of their contents taken
+    together, every message (and so the template around them) kept."""
+    if isinstance(prompt, str):
+        return prompt[len(prompt) - keep :]
+    out = []
+    for message in reversed(prompt):
+        content = message["content"]
+        take = min(len(content), keep)
+        keep -= take
+        out.append({**message, "content": content[len(content) - take :]})
+    return out[::-1]
+
+
+def _cut(tokenizer: Any, prompt: Any, limit: int, where: str) -> tuple[Any, list[int]]:
+    """A prompt's end of at most `limit` tokens. Its length in characters is searched (a few
+    tokenizations, each of about the text kept, never of the whole of a huge prompt): cutting
+    text rather than ids keeps what the tokenizer adds (BOS) and a chat template's frame."""
+    total = _chars(prompt)
+    keep = min(total, 8 * (limit + 64))  # most text has 3-5 characters per token
+    ids = tokenize_prompt(tokenizer, _keep_end(prompt, keep))
+    while len(ids) <= limit and keep < total:  # denser text than that: take more
+        keep = min(total, 2 * keep)
+        ids = tokenize_prompt(tokenizer, _keep_end(prompt, keep))
+    while len(ids) > limit:
+        if keep == 0:
+            raise DataError(where, f"the template around the prompt alone is {len(ids)} tokens, over the limit of {limit}; "
+                                   "raise --max-prompt-tokens", field="prompt")
+        keep = max(0, min(keep - 1, int(keep * limit / len(ids) * 0.99)))
+        ids = tokenize_prompt(tokenizer, _keep_end(prompt, keep))
+    return _keep_end(prompt, keep), ids
+
+
+def _longest_token(tokenizer: Any) -> int:
+    return max((len(t) for t in tokenizer.get_vocab()), default=1) or 1
+
+
+@dataclass
+class FittedPrompts:
+    ids: list[list[int]]  # each prompt's token ids (of its end, where it was truncated)
+    prompts: list[Any]  # the prompts as given, or truncated to fit (text, or messages)
+    truncated: int  # how many were truncated
+    limit: int | None  # the token limit per prompt (None: the model's context is unknown)
+
+
+def fit_prompts(tokenizer: Any, prompts: list[Any], where: Callable[[int], str], cfg: Any, *, context: int | None,
+                new_field: str, model: str) -> FittedPrompts:
+    """Measure every prompt against the limit and refuse or truncate one over it
+    (`cfg.long_prompts`); then the completion limit (`cfg.<new_field>`) must fit beside the
+    longest prompt in the model's context. Before any weights load; every message names the
+    record (file:line) or the flag."""
+    new_tokens, given, policy = getattr(cfg, new_field), cfg.max_prompt_tokens, cfg.long_prompts
+    new_flag = f"{cfg.flag(new_field)} (config key '{new_field}')"
+    if context is not None and new_tokens >= context:
+        raise R1Error(f"{new_flag} must be below the model's context of {context:,} tokens ({model}), to leave room for the "
+                      f"prompt, got {new_tokens}")
+    if context is not None and given is not None and given >= context:
+        raise R1Error(f"{cfg.flag('max_prompt_tokens')} (config key 'max_prompt_tokens') must be below the model's context of "
+                      f"{context:,} tokens ({model}), to leave room for the completion, got {given}")
+    if given is not None:
+        limit: int | None = given
+        limit_text = f"the limit of {given:,} (--max-prompt-tokens)"
+    elif context is None:
+        limit, limit_text = None, ""
+    elif policy == "refuse":
+        limit, limit_text = context, f"the model's context of {context:,} tokens"
+    else:  # truncating, leave the completion its room
+        limit, limit_text = context - new_tokens, f"the {context - new_tokens:,} tokens the model's {context:,}-token context leaves beside {cfg.flag(new_field)} {new_tokens}"
+    fitted = list(prompts)
+    ids: list[list[int] | None] = [None] * len(prompts)
+    hopeless: dict[int, int] = {}  # prompt -> tokens it has at least, where that alone is over the limit
+    if limit is not None and any(_chars(p) > _NORMALIZER_MARGIN * limit for p in prompts):
+        per_token = _NORMALIZER_MARGIN * _longest_token(tokenizer)
+        hopeless = {i: _chars(p) // per_token for i, p in enumerate(prompts) if _chars(p) // per_token > limit + 64}
+    measured = [i for i in range(len(prompts)) if i not in hopeless]
+    for i, got in zip(measured, _tokenize_all(tokenizer, [prompts[i] for i in measured])):
+        ids[i] = got
+    truncated = 0
+    for i, prompt in enumerate(prompts):
+        count = ids[i]
+        if limit is None or (count is not None and len(count) <= limit):
+            continue
+        if policy == "refuse":
+            size = f"{len(count):,} tokens" if count is not None else f"{_chars(prompt):,} characters, at least {hopeless[i]:,} tokens"
+            raise DataError(where(i), f"{size}, over {limit_text}; shorten it, or pass --long-prompts truncate to keep its end",
+                            field="prompt")
+        fitted[i], ids[i] = _cut(tokenizer, prompt, limit, where(i))
+        truncated += 1
+    done: list[list[int]] = [x if x is not None else [] for x in ids]
+    if context is not None and done:
+        longest = max(range(len(done)), key=lambda i: len(done[i]))
+        room = context - len(done[longest])
+        if new_tokens > room:
+            raise R1Error(f"{new_flag} must be at most {room:,} here: the model's context is {context:,} tokens and the longest "
+                          f"prompt ({where(longest)}) has {len(done[longest]):,}; lower it, or shorten the prompts "
+                          f"(--max-prompt-tokens N --long-prompts truncate), got {new_tokens}")
+    return FittedPrompts(done, fitted, truncated, limit)
 
 
 def _load(ref: ModelRef, *, dtype: Any, trust_remote_code: bool, trainable: bool) -> Any:

@@ -7,9 +7,11 @@ prompt record (written by `prepare`, read by `sample`, `grpo`, `eval`)
     id          str, unique in the file
     task        str: the task that made it and knows its gold answers (`countdown`, `math`, ...)
     prompt      str (a text prompt, already templated) or a list of chat messages
-                `[{"role": "user", "content": "..."}]` (the model's chat template is applied at use)
+                `[{"role": "user", "content": "..."}]` (the model's chat template is applied at use);
+                a role is one of ROLES (system, user, assistant, tool), the ones chat templates know
     question    str, optional: the raw question before templating
-    answer      str | number | null, optional: the gold answer
+    answer      str | number | null, optional: the gold answer (numbers are finite: JSON has no
+                NaN or infinity, and a stage cannot write one back)
     ...         task metadata, kept as top-level fields so reward functions receive them as
                 keyword arguments (Countdown's `numbers` and `target`, MATH's `level`, ...)
 
@@ -27,14 +29,17 @@ SFT text (`prepare --targets`, `reject --reformat summary`, `reject --journey` a
 
 scored record (`reward` adds)
     rewards     {name: float | null}: each reward's score; null means "could not be judged"
-                (an unparseable gold answer, a sandbox failure) and is left out, as TRL does
+                (an unparseable gold answer, a sandbox failure, a reward function that failed
+                on this completion) and is left out, as TRL does
     reward      float | null: the weighted sum of the non-null scores (null if all are null)
     reward_info {column: value}, optional: per-completion details a reward reported (TRL's
-                `log_extra`), e.g. the code reward's run status
+                `log_extra`), e.g. the code reward's run status; `reward_errors` {name: why}
+                for each reward whose function failed on this completion
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +50,9 @@ PROMPT_FIELDS = ("id", "task", "prompt")
 SAMPLE_FIELDS = ("sample_index", "completion", "finish_reason", "prompt_tokens", "completion_tokens")
 SCORED_FIELDS = ("rewards", "reward")
 FINISH_REASONS = ("stop", "length")
+# The roles chat templates render. Another role ("wizard", "bot") is silently dropped or
+# mangled by some templates and makes others raise mid-run, so it is refused when read.
+ROLES = ("system", "user", "assistant", "tool")
 
 
 def _is_str(v: Any) -> bool:
@@ -63,12 +71,27 @@ def _is_messages(v: Any) -> bool:
     )
 
 
+def role_problem(messages: list[dict[str, Any]]) -> str | None:
+    """What is wrong with the roles of well-formed chat messages, or None."""
+    for i, m in enumerate(messages):
+        if m["role"] not in ROLES:
+            return f"message {i + 1} has role {_short(m['role'])}; chat templates know the roles {', '.join(ROLES)}"
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    # Finite: reading refuses NaN and infinity in JSON already, but records also come from data
+    # files (parquet, CSV) and from other stages' code. (An int is finite, and may be too large
+    # for a float, so it is not converted to find out.)
+    return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and math.isfinite(v))
+
+
 def _is_answer(v: Any) -> bool:
-    return v is None or (isinstance(v, (str, int, float)) and not isinstance(v, bool))
+    return v is None or isinstance(v, str) or _is_number(v)
 
 
 def _is_score(v: Any) -> bool:
-    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+    return v is None or _is_number(v)
 
 
 def _is_rewards(v: Any) -> bool:
@@ -80,20 +103,23 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "task": (_is_str, "a string"),
     "prompt": (lambda v: (_is_str(v) and v != "") or _is_messages(v), 'a non-empty string or a list of {"role", "content"} messages'),
     "question": (_is_str, "a string"),
-    "answer": (_is_answer, "a string, a number or null"),
+    "answer": (_is_answer, "a string, a finite number or null"),
     "sample_index": (_is_int, "a non-negative integer"),
     "completion": (_is_str, "a string"),
     "finish_reason": (lambda v: v in FINISH_REASONS, "'stop' or 'length'"),
     "prompt_tokens": (_is_int, "a non-negative integer"),
     "completion_tokens": (_is_int, "a non-negative integer"),
-    "rewards": (_is_rewards, "a mapping of reward name to number or null"),
-    "reward": (_is_score, "a number or null"),
+    "rewards": (_is_rewards, "a mapping of reward name to finite number or null"),
+    "reward": (_is_score, "a finite number or null"),
 }
 
 _REQUIRED = {
     "prompt": PROMPT_FIELDS,
     "sample": PROMPT_FIELDS + SAMPLE_FIELDS,
     "scored": PROMPT_FIELDS + SAMPLE_FIELDS + SCORED_FIELDS,
+    # Completions from any system, as `eval` takes them: lines with the same id are one
+    # prompt's samples; everything else a stage of r1cli would write is optional.
+    "completion": ("id", "completion"),
 }
 
 
@@ -121,6 +147,12 @@ def validate(loaded: Loaded, kind: str, *, require: tuple[str, ...] = ()) -> Non
                 ok, expected = _CHECKS[name]
                 if not ok(record[name]):
                     raise DataError(where, f"must be {expected}, got {_type_of(record[name])} {_short(record[name])}", field=name)
+        if isinstance(record.get("prompt"), list):
+            problem = role_problem(record["prompt"])
+            if problem:
+                raise DataError(where, problem, field="prompt")
+        if kind == "completion" and "sample_index" not in record:
+            continue  # lines with the same id are the prompt's samples, in file order
         key = (record["id"], record["sample_index"]) if grouped else record["id"]
         if key in seen:
             what = f"id {record['id']!r} sample_index {record['sample_index']}" if grouped else f"id {record['id']!r}"

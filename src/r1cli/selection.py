@@ -474,10 +474,35 @@ def correction_sentence(wrong_answer: str | None, language: str | None) -> str:
     return _phrase(_CORRECTION, language, answer=_show(wrong_answer))
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*|\n+")
+_CONCLUSION_CHARS = 240  # a longer "sentence" is a paragraph: not a summary
+
+
+def conclusion(reasoning: str, answer: str) -> str | None:
+    """The reasoning's concluding sentence: the last one that states the answer (None when no
+    short sentence does, or when the reasoning is that one sentence: a summary would repeat it).
+    A summary condensed from the reasoning itself, without a model call.
+
+    >>> conclusion("Add the tens: 30 + 40 = 70. Then the ones: 3 + 4 = 7. So the total is 77", "77")
+    'So the total is 77.'
+    >>> conclusion("I am not sure. It might be 7.", "77") is None, conclusion("3 + 4 = 7", "7") is None
+    (True, True)
+    """
+    sentences = [s.strip() for s in _SENTENCE_END.split(reasoning) if s and s.strip()]
+    if len(sentences) < 2:
+        return None
+    found = next((s for s in reversed(sentences) if answer in s and len(s) <= _CONCLUSION_CHARS), None)
+    if found is None or found[-1] in ".!?。！？":
+        return found
+    return found + ("。" if re.search(r"[\u4e00-\u9fff]", found) else ".")
+
+
 def _readable(style: str, reasoning: str, answer: str, language: str | None) -> str:
     # Under a template that opened <think> in the prompt, the target must not open it again.
     opener = "" if style == "opened" else "<think>\n"
-    return f"{opener}{reasoning.strip()}\n</think>\n\n{summary_sentence(answer, language)}\n\n<answer>{answer}</answer>"
+    concluded = conclusion(reasoning, answer)
+    summary = f"{concluded} {summary_sentence(answer, language)}" if concluded else summary_sentence(answer, language)
+    return f"{opener}{reasoning.strip()}\n</think>\n\n{summary}\n\n<answer>{answer}</answer>"
 
 
 def readable(text: str, language: str | None) -> str | None:
@@ -487,12 +512,15 @@ def readable(text: str, language: str | None) -> str | None:
         {reasoning}
         </think>
 
-        {summary sentence, e.g. "The final answer is 7."}
+        {summary: the reasoning's concluding sentence, when one states the answer, then the
+         answer sentence, e.g. "So the total is 7. The final answer is 7."}
 
         <answer>{answer}</answer>
 
-    The answer tag stays so every reward that reads `<answer>` still judges the model trained
-    on it. None when the completion states no final answer.
+    R1's cold-start summaries restate what the reasoning concluded; this one is condensed from
+    the reasoning itself (its last sentence that states the answer), deterministically, with no
+    model call. The answer tag stays so every reward that reads `<answer>` still judges the
+    model trained on it. None when the completion states no final answer.
     """
     answer = final_answer(text)
     if answer is None:

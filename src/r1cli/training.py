@@ -36,7 +36,7 @@ from r1cli.artifacts import METRICS_FILE, RUN_FILE, SAMPLES_FILE
 from r1cli.config import ConfigError, StageConfig, option
 from r1cli.device import DTYPE_HELP, DTYPES
 from r1cli.models import TRUST_HELP
-from r1cli.errors import DataError, R1Error
+from r1cli.errors import DataError, R1Error, RunError
 
 CHECKPOINT_MARK = "r1cli_checkpoint.json"
 
@@ -97,11 +97,28 @@ class TrainConfig(StageConfig):
         self.require(self.save_steps >= 1, "save_steps", "must be at least 1")
         self.require(self.logging_steps >= 1, "logging_steps", "must be at least 1")
         self.require(self.lora or not self.merge, "merge", "applies to LoRA training only (--full saves a whole model already)")
+        self._check_loggers()
         for key in self.trl:
             if key in self.OWN_TRL_FIELDS:
                 own = self.OWN_TRL_FIELDS[key]
                 where = f"r1cli sets it from --{own.replace('_', '-')}" if own else "r1cli sets it from --output"
                 raise ConfigError(f"trl.{key}: {where}; set it there instead")
+
+    # Experiment trackers transformers can report to, and the package each needs (an extra of r1cli).
+    TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb"}
+
+    def _check_loggers(self) -> None:
+        """`trl: {report_to: ...}` names trackers; a missing package would fail only after the model
+        loads and leave an unfinished run behind, so it is refused here."""
+        import importlib.util
+
+        wanted = self.trl.get("report_to", [])
+        wanted = [wanted] if isinstance(wanted, str) else list(wanted or [])
+        for name in wanted:
+            package = self.TRACKERS.get(name)  # others ("none", "all", ...): transformers judges them
+            if package is not None and importlib.util.find_spec(package) is None:
+                raise ConfigError(f"trl.report_to: {name} is not installed; install it with pip install 'r1cli[{name}]' "
+                                  f"(or pip install {package})")
 
     @property
     def world_size(self) -> int:
@@ -205,6 +222,9 @@ class Stage:
     model_identity: dict[str, Any] | None = None  # default: the model's
     note_keys: tuple[str, ...] = ("loss",)  # metrics shown on the progress line
     samples_every: int = 0
+    health: Any = None  # r1cli.health.Health: run-health alarms (grpo)
+    stop_on_alarm: bool = False
+    probe: Any = None  # Probe: held-out prompts answered as training goes (grpo)
     # Measurements on the trainer before and after training (sft's held-out loss), into the stats.
     before: Callable[[Any], dict[str, Any]] | None = None
     after: Callable[[Any], dict[str, Any]] | None = None
@@ -226,10 +246,20 @@ def fit(stage: Stage, cfg: TrainConfig, ref: Any, output: str | Path, *, force: 
     args.distributed_state.wait_for_everyone()
     model = cfg.model_for_trainer(ref, args, device)
     manifest = artifacts.Manifest(stage.name, stage.manifest_config, stage.inputs, stage.model_identity or ref.identity())
-    trainer = stage.trainer(model, args, cfg.lora_config(ref))
-    attach(trainer, make_callback(folder, stage.name, note_keys=stage.note_keys, samples_every=stage.samples_every))
+    # Stdout is for data: what a library prints while the trainer is built goes to stderr, as in
+    # `train` (under DeepSpeed ZeRO-3 the model is built inside zero.Init, which starts the
+    # process group and prints that its CPU all-reduce op was built).
+    with contextlib.redirect_stdout(sys.stderr):
+        trainer = stage.trainer(model, args, cfg.lora_config(ref))
+    callback = make_callback(folder, stage.name, note_keys=stage.note_keys, samples_every=stage.samples_every,
+                             health=stage.health, stop_on_alarm=stage.stop_on_alarm, probe=stage.probe)
+    attach(trainer, callback)
     before = stage.before(trainer) if stage.before else {}
     train(trainer, folder)
+    if callback.stopped_by is not None:
+        step, alarm = callback.stopped_by
+        raise RunError(f"{stage.name} stopped at step {step} by the run-health alarm '{alarm.name}' (--stop-on-alarm): "
+                       f"{alarm.message}; it is resumable: fix that and rerun the same command with --resume")
     after = stage.after(trainer) if stage.after else {}
     files = save_final(trainer, folder, cfg, ref)
     stats = {**last_metrics(folder), "seconds": timer.seconds, **stage.stats, **before, **after, "files": files}
@@ -332,8 +362,10 @@ def _trainer_callback_base() -> type:
     return TrainerCallback
 
 
-def make_callback(run: RunFolder, label: str, *, note_keys: tuple[str, ...] = ("loss",), samples_every: int = 0) -> Any:
-    """The callback that gives every training stage the same progress, metrics and checkpoint marks."""
+def make_callback(run: RunFolder, label: str, *, note_keys: tuple[str, ...] = ("loss",), samples_every: int = 0,
+                  health: Any = None, stop_on_alarm: bool = False, probe: Any = None) -> Any:
+    """The callback that gives every training stage the same progress, metrics and checkpoint
+    marks, and (grpo) the run-health alarms of `r1cli.health`."""
     from r1cli import trl_compat
 
     class StageCallback(_trainer_callback_base()):  # type: ignore[misc]
@@ -341,6 +373,7 @@ def make_callback(run: RunFolder, label: str, *, note_keys: tuple[str, ...] = ("
             self.trainer: Any = None
             self.progress: console.Progress | None = None
             self.main = is_main_process()
+            self.stopped_by: Any = None  # the alarm that ended the run, with --stop-on-alarm
 
         def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
             if self.main:
@@ -348,9 +381,22 @@ def make_callback(run: RunFolder, label: str, *, note_keys: tuple[str, ...] = ("
                 self.progress.__enter__()
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
-            if not self.main or not logs:
+            if not logs:
                 return
             row = {"step": state.global_step, **{k: v for k, v in logs.items() if _jsonable(v)}}
+            # Every process judges the same gathered metrics, so all of them stop together.
+            alarms = health.observe(row) if health is not None else []
+            if alarms:
+                row["alarms"] = [a.name for a in alarms]
+                if self.main:
+                    for alarm in alarms:
+                        console.warn(f"{label} step {state.global_step}: {alarm.message}")
+                if stop_on_alarm and self.stopped_by is None:
+                    self.stopped_by = (state.global_step, alarms[0])
+                    control.should_save = True  # a checkpoint to resume from
+                    control.should_training_stop = True
+            if not self.main:
+                return
             with (run.path / METRICS_FILE).open("a", encoding="utf-8") as f:
                 f.write(artifacts.dumps(row))
             if self.progress is not None and state.global_step > self.progress.done:
@@ -362,6 +408,9 @@ def make_callback(run: RunFolder, label: str, *, note_keys: tuple[str, ...] = ("
                 recent = trl_compat.recent_completions(self.trainer)
                 if recent:
                     write_samples(run.path / SAMPLES_FILE, state.global_step, recent)
+            if self.main and probe is not None and self.trainer is not None and (
+                    state.global_step == 1 or (samples_every and state.global_step % samples_every == 0)):
+                probe.write(self.trainer.model, run.path / SAMPLES_FILE, state.global_step)
 
         def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
             if self.main:
@@ -378,6 +427,43 @@ def make_callback(run: RunFolder, label: str, *, note_keys: tuple[str, ...] = ("
 
 def _jsonable(value: Any) -> bool:
     return value is None or isinstance(value, (int, float, str, bool))
+
+
+class Probe:
+    """A few held-out prompts the policy answers (greedily) at step 1 and every --samples-every
+    steps, written to samples.jsonl as `kind: probe` lines: the same questions over time, so a
+    reader sees the behaviour change, not only the numbers (`r1cli report` shows them)."""
+
+    LIMIT = 4  # prompts watched: a glance, not an evaluation
+
+    def __init__(self, records: list[dict[str, Any]], tokenizer: Any, max_new_tokens: int):
+        from r1cli.models import tokenize_prompt
+
+        self.records = records[: self.LIMIT]
+        self.ids = [tokenize_prompt(tokenizer, r["prompt"]) for r in self.records]
+        self.tokenizer = tokenizer
+        self.max_new_tokens = max_new_tokens
+
+    def write(self, model: Any, path: Path, step: int) -> None:
+        import torch
+
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            return  # sharded weights (ZeRO-3, FSDP) need every process to generate: not worth a hang
+        was_training = model.training
+        model.eval()
+        rows = []
+        try:
+            with torch.no_grad():
+                for record, ids in zip(self.records, self.ids):
+                    inputs = torch.tensor([ids], device=model.device)
+                    out = model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=self.max_new_tokens,
+                                         do_sample=False, pad_token_id=self.tokenizer.pad_token_id, use_cache=True)
+                    text = self.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+                    rows.append({"step": step, "kind": "probe", "id": record["id"], "prompt": record["prompt"], "completion": text})
+        finally:
+            model.train(was_training)
+        with path.open("a", encoding="utf-8") as f:
+            f.write("".join(artifacts.dumps(r) for r in rows))
 
 
 def write_samples(path: Path, step: int, recent: dict[str, Any], limit: int = 8) -> None:
@@ -418,25 +504,46 @@ def attach(trainer: Any, callback: Any) -> None:
     trainer.add_callback(callback)
 
 
+@contextlib.contextmanager
+def _failed_saves_in_one_line(run: RunFolder):  # noqa: ANN202
+    """A checkpoint or model that cannot be written (a full disk) ends the run with one line,
+    exit 1, and the run resumable: the checkpoint cut off while saving is removed (it is never
+    resumed from, and it holds space the rerun needs), the complete ones stay."""
+    try:
+        yield
+    except Exception as e:
+        why = artifacts.save_error(e, run.path)
+        if why is None:
+            raise
+        if is_main_process():
+            for path in run.path.glob("checkpoint-*"):
+                if path.is_dir() and not (path / CHECKPOINT_MARK).exists():
+                    shutil.rmtree(path, ignore_errors=True)
+        last = newest_checkpoint(run.path)
+        since = f"from {last.name}" if last is not None else "from the start (no checkpoint was complete)"
+        raise RunError(f"{run.path}: {why} while saving; the run resumes {since}: free space and rerun with --resume") from e
+
+
 def train(trainer: Any, run: RunFolder) -> Any:
     """Run `trainer.train()`, resuming from the run's checkpoint; stdout stays clean."""
     resume_from = str(run.checkpoint) if run.checkpoint is not None else None
     if resume_from and is_main_process():
         console.info(f"resuming from {resume_from}")
     # Nothing a library prints may land on stdout, where data goes.
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr), _failed_saves_in_one_line(run):
         return trainer.train(resume_from_checkpoint=resume_from)
 
 
 def save_final(trainer: Any, run: RunFolder, cfg: TrainConfig, ref: Any) -> list[str]:
     """Save the final adapter (or model) and tokenizer at the top of the folder; merge on request."""
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr), _failed_saves_in_one_line(run):
         trainer.save_model(str(run.path))
     if hasattr(trainer.accelerator, "wait_for_everyone"):
         trainer.accelerator.wait_for_everyone()
     files = []
     if is_main_process():
-        trainer.processing_class.save_pretrained(str(run.path))
+        with _failed_saves_in_one_line(run):
+            trainer.processing_class.save_pretrained(str(run.path))
         if cfg.merge:
             from r1cli import models
 

@@ -19,10 +19,12 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
-from r1cli import rewards as registry
+from r1cli import rewards as registry, templates
+from r1cli.health import Health
 from r1cli import rollouts
 from r1cli.config import ConfigError, option
-from r1cli.console import info
+from r1cli.console import info, warn
+from r1cli.models import LONG_PROMPTS, LONG_PROMPTS_HELP, MAX_PROMPT_HELP
 from r1cli.tasks import load_prompts
 from r1cli.training import TrainConfig
 
@@ -52,6 +54,8 @@ class GrpoConfig(TrainConfig):
     temperature: float = option(0.8, help="Sampling temperature for rollouts (TRL's default is 1.0; 0.8 keeps small models coherent).")
     top_p: float = option(0.95, help="Nucleus sampling mass for rollouts (TRL's default is 1.0).")
     max_completion_length: int = option(512, help="Token limit per completion.")
+    max_prompt_tokens: int | None = option(None, help=MAX_PROMPT_HELP, show="")
+    long_prompts: str = option("refuse", help=LONG_PROMPTS_HELP)
     use_vllm: bool = option(False, help="Generate with vLLM (installed separately).", show="")
     vllm_mode: str = option("colocate", help="colocate (same GPUs) or server (trl vllm-serve).")
     # auto: fast on CPU, where it was measured at 0.70-0.72x plain TRL's step time (benchmarks/
@@ -60,6 +64,11 @@ class GrpoConfig(TrainConfig):
                           "trl (TRL's generate), fast (r1cli's fast backend: one prefill per prompt for its G completions, "
                           "static KV cache), vllm (TRL's vLLM path).")
     samples_every: int = option(10, help="Write completions with their rewards to OUT/samples.jsonl every N steps (0: never).")
+    probe: str | None = option(None, help="Held-out prompt records to watch (the first 4): at step 1 and every --samples-every "
+                               "steps their greedy completions go to OUT/samples.jsonl, and `r1cli report` shows how they changed.",
+                               show="")
+    stop_on_alarm: bool = option(False, help="At the first run-health alarm (all completions truncated, no reward spread, ...), "
+                                 "end the run after a checkpoint (resumable) instead of only warning.", show="")
 
     def validate(self) -> None:
         super().validate()
@@ -74,6 +83,8 @@ class GrpoConfig(TrainConfig):
         self.require(self.temperature > 0, "temperature", "must be > 0 (GRPO needs varied completions)")
         self.require(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
         self.require(self.max_completion_length >= 1, "max_completion_length", "must be at least 1")
+        self.require(self.max_prompt_tokens is None or self.max_prompt_tokens >= 1, "max_prompt_tokens", "must be at least 1")
+        self.require(self.long_prompts in LONG_PROMPTS, "long_prompts", f"must be one of {', '.join(LONG_PROMPTS)}")
         self.require(self.vllm_mode in VLLM_MODES, "vllm_mode", f"must be one of {', '.join(VLLM_MODES)}")
         self.require(self.rollout in rollouts.ROLLOUTS, "rollout", f"must be one of {', '.join(rollouts.ROLLOUTS)}")
         self.require(not (self.use_vllm and self.rollout in ("trl", "fast")), "rollout",
@@ -108,6 +119,15 @@ def run(input_path: str | None, output: str, cfg: GrpoConfig, *, force: bool = F
         raise ConfigError(f"--full with --beta > 0 needs a safetensors model for the reference policy; write one first "
                           f"(r1cli merge {ref.name} -o DIR) and train that, or use LoRA, or --beta 0")
     models.check_prompts(tokenizer(), ref, [r["prompt"] for r in records])
+    # TRL tokenizes the prompts itself, uncut: measure them here, before any weights load, and
+    # hand TRL the truncated ones (--long-prompts truncate).
+    fitted = models.fit_prompts(tokenizer(), [r["prompt"] for r in records], where, cfg, new_field="max_completion_length",
+                                context=models.context_length(ref, tokenizer(), trust_remote_code=cfg.trust_remote_code),
+                                model=ref.name)
+    if fitted.truncated:
+        warn(f"grpo: {fitted.truncated} prompt(s) over {fitted.limit:,} tokens cut to at most their last {fitted.limit:,} tokens "
+             "(--long-prompts truncate)")
+        records = [{**r, "prompt": p} for r, p in zip(records, fitted.prompts)]
     dataset = _dataset(records)
     GRPOConfig, GRPOTrainer = trl_compat.grpo_classes()
 
@@ -119,13 +139,29 @@ def run(input_path: str | None, output: str, cfg: GrpoConfig, *, force: bool = F
     stats = training.fit(training.Stage(
         "grpo", GRPOConfig, {"reward_weights": [r.spec.weight for r in rewards], "log_completions": False, **cfg.grpo_args()},
         trainer, {**cfg.to_dict(), "rewards": [s.as_dict() for s in specs], "learning_rate": cfg.lr()}, [source],
-        note_keys=("reward", "kl"), samples_every=cfg.samples_every, stats={"prompts": len(records)},
+        note_keys=("reward", "kl"), samples_every=cfg.samples_every, stats={"prompts": len(records), "truncated_prompts": fitted.truncated},
+        after=lambda _: {"reward_failures": registry.failures(rewards)},
+        probe=_probe(cfg, tokenizer()),
+        health=Health(text_template_on_chat_model=models.has_chat_template(tokenizer()) and any(
+            templates.is_r1_zero_text(r["prompt"]) for r in records)), stop_on_alarm=cfg.stop_on_alarm,
     ), cfg, ref, output, force=force, resume=resume)
     last = stats.get("last", {})
     if training.is_main_process():
         info(f"grpo: {stats['steps']} steps, reward {stats['first'].get('reward', float('nan')):.3f} -> "
              f"{last.get('reward', float('nan')):.3f} -> {output}")
     return stats
+
+
+def _probe(cfg: GrpoConfig, tokenizer: Any) -> Any:
+    """The held-out prompts a run answers as it trains (--probe), checked like any prompt input."""
+    if cfg.probe is None:
+        return None
+    from r1cli import artifacts, records as schema
+    from r1cli.training import Probe
+
+    loaded = artifacts.read_jsonl(cfg.probe)
+    schema.validate(loaded, "prompt")
+    return Probe(loaded.records, tokenizer, cfg.max_completion_length)
 
 
 def _dataset(records: list[dict[str, Any]]) -> Any:

@@ -46,13 +46,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from r1cli import __version__, artifacts, console
-from r1cli.artifacts import MANIFEST_FILE, MANIFEST_SUFFIX, METRICS_FILE, RUN_FILE, InputInfo, Manifest, read_metrics
+from r1cli.artifacts import MANIFEST_FILE, MANIFEST_SUFFIX, METRICS_FILE, RUN_FILE, SAMPLES_FILE, InputInfo, Manifest, read_metrics
 from r1cli.errors import DataError, R1Error
 
 FORMATS = ("none", "markdown", "json")
 TRAINING_STAGES = ("grpo", "sft", "distill-token")
 REWARD_PLOT = "reward.png"
 PASS_PLOT = "pass_at_1.png"
+LENGTH_PLOT = "length.png"
+PROBE_CHARS = 400  # a probe completion shown in report.md is cut here
 NO_VALUE = "-"
 
 
@@ -101,8 +103,10 @@ def scan(root: Path, *, skip: Path | None = None) -> dict[str, Any]:
             if METRICS_FILE in names:
                 metrics, digest = read_metrics(here / METRICS_FILE)
                 found["inputs"].append(InputInfo(_join(rel, METRICS_FILE), digest, len(metrics)))
+            # grpo --probe: held-out prompts answered as training went (the samples file is JSONL too)
+            probes = [r for r in read_metrics(here / SAMPLES_FILE)[0] if r.get("kind") == "probe"] if SAMPLES_FILE in names else []
             found["folders"].append({"path": rel, "manifest": manifest, "identity": identity if isinstance(identity, dict) else {},
-                                     "metrics": metrics})
+                                     "metrics": metrics, "probes": probes})
         for name in sorted(names):
             if not name.endswith(MANIFEST_SUFFIX):
                 continue
@@ -217,7 +221,28 @@ def _training_row(folder: dict[str, Any]) -> dict[str, Any]:
         "started_at": manifest.get("started_at") if manifest else None,
         "finished_at": manifest.get("finished_at") if manifest else None,
         "curve": points,
+        "length_curve": curve(folder["metrics"], "completions/mean_length") if stage == "grpo" else [],
+        "accuracy_curve": curve(folder["metrics"], "rewards/accuracy/mean") if stage == "grpo" else [],
+        "alarms": sorted({a for row in folder["metrics"] for a in row.get("alarms", []) if isinstance(a, str)}),
+        "probe": probe_views(folder.get("probes", [])),
     }
+
+
+def probe_views(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first watched prompt's greedy answers at the first, middle and last logged steps."""
+    if not rows:
+        return None
+    first_id = rows[0].get("id")
+    answers = [r for r in rows if r.get("id") == first_id and isinstance(r.get("completion"), str)]
+    steps = sorted({int(r["step"]) for r in answers if isinstance(r.get("step"), int)})
+    if not steps:
+        return None
+    chosen = list(dict.fromkeys([steps[0], steps[len(steps) // 2], steps[-1]]))
+    by_step = {int(r["step"]): r["completion"] for r in answers if isinstance(r.get("step"), int)}
+    prompt = rows[0].get("prompt")
+    if isinstance(prompt, list):
+        prompt = "\n".join(str(m.get("content", "")) for m in prompt if isinstance(m, dict))
+    return {"id": first_id, "prompt": prompt, "answers": [{"step": s, "completion": by_step[s]} for s in chosen]}
 
 
 def _distill_row(folder: dict[str, Any], student: dict[str, Any] | None) -> dict[str, Any]:
@@ -452,7 +477,7 @@ def stage_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 def training_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """One row per training run."""
-    header = ["run", "stage", "status", "steps", "wall time", "first → last", "held-out loss", "world size"]
+    header = ["run", "stage", "status", "steps", "wall time", "first → last", "held-out loss", "world size", "alarms"]
     table = []
     for r in report["training"]:
         stage = r["stage"] + (f" ({r['mode']})" if r.get("mode") else "")
@@ -461,7 +486,7 @@ def training_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         if r["eval_loss_before"] is not None or r["eval_loss_after"] is not None:
             held = f"{_num(r['eval_loss_before'])} → {_num(r['eval_loss_after'])}"
         table.append([r["name"], stage, r["status"], str(r["steps"]), duration(r["wall_seconds"]), change, held,
-                      NO_VALUE if r["world_size"] is None else str(r["world_size"])])
+                      NO_VALUE if r["world_size"] is None else str(r["world_size"]), ", ".join(r.get("alarms") or []) or NO_VALUE])
     return header, table
 
 
@@ -499,11 +524,27 @@ def to_markdown(report: dict[str, Any]) -> str:
         parts.append(markdown_table(*training_table(report)))
         if REWARD_PLOT in report["plots"]:
             parts.append(f"![GRPO reward over steps]({REWARD_PLOT})\n")
+        if LENGTH_PLOT in report["plots"]:
+            parts.append(f"![GRPO completion length and accuracy over steps]({LENGTH_PLOT})\n")
+        for r in report["training"]:
+            if r.get("probe"):
+                parts.append(_probe_markdown(r["name"], r["probe"]))
     else:
         parts.append("No training runs in this folder.\n")
     if report["artifacts"]:
         parts += ["## Other artifacts\n", markdown_table(*artifact_table(report))]
     return "\n".join(parts)
+
+
+def _probe_markdown(name: str, probe: dict[str, Any]) -> str:
+    def cut(text: str) -> str:
+        return text if len(text) <= PROBE_CHARS else text[:PROBE_CHARS] + " …"
+
+    lines = [f"### How `{name}` answered a held-out prompt as it trained\n", f"Prompt `{probe['id']}`:\n",
+             "```text", cut(str(probe["prompt"])), "```\n"]
+    for answer in probe["answers"]:
+        lines += [f"Step {answer['step']}:\n", "```text", cut(answer["completion"]) or "(empty)", "```\n"]
+    return "\n".join(lines)
 
 
 def _clean(value: Any) -> Any:
@@ -557,6 +598,36 @@ def plot_reward(report: dict[str, Any], path: Path) -> bool:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize="small")
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return True
+
+
+def plot_length(report: dict[str, Any], path: Path) -> bool:
+    """R1's "thinking time grows" figure in small: each GRPO run's mean completion length (left)
+    and accuracy reward (right) over steps."""
+    runs = [r for r in report["training"] if r["stage"] == "grpo" and r.get("length_curve")]
+    if not runs:
+        return False
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=120)
+    try:
+        for r in runs:
+            label = r["name"] + (" (unfinished)" if r["status"] != "finished" else "")
+            left.plot([p["step"] for p in r["length_curve"]], [p["value"] for p in r["length_curve"]], linewidth=1.5, label=label)
+            accuracy = r.get("accuracy_curve") or []
+            right.plot([p["step"] for p in accuracy], [p["value"] for p in accuracy], linewidth=1.5, label=label)
+        left.set_title("mean completion length (tokens)")
+        right.set_title("accuracy reward (mean over the step's completions)")
+        for ax in (left, right):
+            ax.set_xlabel("training step")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(True, alpha=0.3)
+        left.legend(loc="best", fontsize="small")
         fig.tight_layout()
         fig.savefig(path)
     finally:
@@ -643,9 +714,10 @@ def run(run_dir: str, output_dir: str | None = None, *, fmt: str = "none", force
 
     build = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(build, ignore_errors=True)
-    build.mkdir()
+    build.mkdir(parents=True)
     try:
-        for name, draw, what in ((REWARD_PLOT, plot_reward, "no GRPO reward curve"), (PASS_PLOT, plot_pass, "no eval results")):
+        for name, draw, what in ((REWARD_PLOT, plot_reward, "no GRPO reward curve"), (LENGTH_PLOT, plot_length, "no GRPO length curve"),
+                                 (PASS_PLOT, plot_pass, "no eval results")):
             try:
                 drawn = draw(report, build / name)
             except ImportError:

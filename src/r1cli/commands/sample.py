@@ -19,7 +19,7 @@ from r1cli.artifacts import JsonlOutput, Manifest
 from r1cli.config import StageConfig, option
 from r1cli.console import Progress, info, warn
 from r1cli.device import DEVICE_HELP, DTYPE_HELP, DTYPES
-from r1cli.models import MODEL_HELP, TRUST_HELP
+from r1cli.models import LONG_PROMPTS, LONG_PROMPTS_HELP, MAX_PROMPT_HELP, MODEL_HELP, TRUST_HELP, tokenize_prompt
 
 
 @dataclass
@@ -30,6 +30,8 @@ class SampleConfig(StageConfig):
     temperature: float = option(0.6, help="Sampling temperature (0: greedy).")
     top_p: float = option(0.95, help="Nucleus sampling mass.")
     max_new_tokens: int = option(512, help="Token limit per completion.")
+    max_prompt_tokens: int | None = option(None, help=MAX_PROMPT_HELP, show="")
+    long_prompts: str = option("refuse", help=LONG_PROMPTS_HELP)
     seed: int = option(0, help="Seed (each batch's seed derives from it and the batch's prompts).")
     stop: list[str] = option(help="Stop string, kept in the completion (e.g. '</answer>'). Repeatable.", default_factory=list, show="")
     batch_size: int = option(8, help="Prompts per generation batch (x K sequences).")
@@ -46,6 +48,8 @@ class SampleConfig(StageConfig):
         self.require(self.temperature >= 0, "temperature", "must be >= 0 (0 means greedy)")
         self.require(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
         self.require(self.max_new_tokens >= 1, "max_new_tokens", "must be at least 1")
+        self.require(self.max_prompt_tokens is None or self.max_prompt_tokens >= 1, "max_prompt_tokens", "must be at least 1")
+        self.require(self.long_prompts in LONG_PROMPTS, "long_prompts", f"must be one of {', '.join(LONG_PROMPTS)}")
         self.require(self.batch_size >= 1, "batch_size", "must be at least 1")
         self.require(self.dtype in DTYPES, "dtype", f"must be one of {', '.join(DTYPES)}")
         self.require(self.temperature > 0 or self.k == 1, "k", "must be 1 with --temperature 0 (greedy decoding gives K identical completions)")
@@ -53,14 +57,14 @@ class SampleConfig(StageConfig):
     def settings(self) -> dict[str, Any]:
         """What decides the output's distribution: a resumed run must match these."""
         keys = ("k", "temperature", "top_p", "max_new_tokens", "seed", "stop")
+        # Refusing long prompts changes no output, truncating them does: only then are they
+        # settings (and a partial from before these options existed still resumes).
+        if self.long_prompts == "truncate":
+            keys += ("max_prompt_tokens", "long_prompts")
         return {k: getattr(self, k) for k in keys}
 
 
-def _tokenize(tokenizer: Any, prompt: Any) -> list[int]:
-    # As TRL does: chat messages through the chat template, text prompts through the tokenizer.
-    if isinstance(prompt, list):
-        return list(tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
-    return list(tokenizer(prompt)["input_ids"])
+_tokenize = tokenize_prompt  # (benchmarks import it from here)
 
 
 def run(input_path: str, output: str, cfg: SampleConfig, *, force: bool = False) -> dict[str, Any]:
@@ -72,7 +76,13 @@ def run(input_path: str, output: str, cfg: SampleConfig, *, force: bool = False)
     ref = models.resolve(cfg.model, cfg.adapter)
     tokenizer = models.load_tokenizer(ref, trust_remote_code=cfg.trust_remote_code)
     models.check_prompts(tokenizer, ref, [r["prompt"] for r in loaded.records])
-    prompt_ids = [_tokenize(tokenizer, r["prompt"]) for r in loaded.records]
+    context = models.context_length(ref, tokenizer, trust_remote_code=cfg.trust_remote_code)
+    fitted = models.fit_prompts(tokenizer, [r["prompt"] for r in loaded.records], loaded.where, cfg, context=context,
+                                new_field="max_new_tokens", model=ref.name)
+    prompt_ids = fitted.ids
+    if fitted.truncated:
+        warn(f"sample: {fitted.truncated} prompt(s) over {fitted.limit:,} tokens cut to at most their last {fitted.limit:,} tokens "
+             "(--long-prompts truncate)")
 
     from r1cli.device import pick_device, pick_dtype
 
@@ -128,6 +138,7 @@ def run(input_path: str, output: str, cfg: SampleConfig, *, force: bool = False)
         if not out.to_stdout:
             final = _in_input_order(out.resumed_and_written(), loaded.records)
         stats = _stats(final if final is not None else [], reasons, new_tokens, elapsed, len(todo), backend_name)
+        stats["truncated_prompts"] = fitted.truncated
         out.commit(manifest.finish(stats, backend=backend_name, device=device), order=final)
     info(f"sample: {len(loaded.records)} prompts x {cfg.k} -> {output}  ({stats['new_tokens_per_s']:.0f} tok/s, "
          f"{stats['finish_length']} hit the token limit)")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from r1cli import artifacts
+from r1cli import records as schema
 from r1cli.config import ConfigError, option
 from r1cli.console import info
 from r1cli.errors import DataError
@@ -58,6 +59,9 @@ def combine_inputs(paths: list[str] | None, weights: list[float] | None) -> list
             raise ConfigError("--weight needs INPUT files on the command line to apply to")
         return []
     weights = weights or []
+    for w in weights:
+        if not math.isfinite(w):
+            raise ConfigError(f"--weight {w}: must be a finite number > 0")
     if len(weights) > len(paths):
         raise ConfigError(f"{len(weights)} --weight values for {len(paths)} inputs; give one weight per input (or none)")
     return [{"path": p, "weight": weights[i] if i < len(weights) else 1.0} for i, p in enumerate(paths)]
@@ -73,6 +77,9 @@ def to_example(record: dict[str, Any], where: str) -> dict[str, Any]:
             raise DataError(where, 'must be a list of at least two {"role", "content"} messages', field="messages")
         if messages[-1]["role"] != "assistant":
             raise DataError(where, "the last message must be the assistant's (it is what the model learns)", field="messages")
+        problem = schema.role_problem(messages)
+        if problem:
+            raise DataError(where, problem, field="messages")
         return {"prompt": messages[:-1], "completion": [messages[-1]]}
     if "prompt" not in record:
         raise DataError(where, "missing; an SFT record needs `prompt` with `completion` (or `sft_target`), or `messages`", field="prompt")
@@ -86,7 +93,10 @@ def to_example(record: dict[str, Any], where: str) -> dict[str, Any]:
         raise DataError(where, "must be a non-empty string", field=key)
     if isinstance(prompt, str) and prompt:
         return {"prompt": prompt, "completion": answer}
-    if isinstance(prompt, list) and prompt and all(isinstance(m, dict) and "role" in m and "content" in m for m in prompt):
+    if isinstance(prompt, list) and prompt and all(isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m for m in prompt):
+        problem = schema.role_problem(prompt)
+        if problem:
+            raise DataError(where, problem, field="prompt")
         return {"prompt": prompt, "completion": [{"role": "assistant", "content": answer}]}
     raise DataError(where, 'must be a non-empty string or a list of {"role", "content"} messages', field="prompt")
 

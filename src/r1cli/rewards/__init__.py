@@ -7,7 +7,8 @@ GRPO leaves it out and the weighted total skips it. The same function object is 
 TRL's `GRPOTrainer` and called by the offline stages, so online and offline scores agree.
 
 Parameters of a reward are its keyword-only arguments with defaults (after `*`); a spec sets
-them. Users add their own rewards by dotted path, `package.module:function`.
+them. Users add their own rewards by dotted path, `package.module:function`, or by file,
+`path/to/my_rewards.py:function` (loaded on its own; its folder is not put on sys.path).
 
 Spec syntax (the same in every command)
     --reward NAME[=WEIGHT[,PARAM=VALUE...]]   e.g. --reward accuracy --reward format=0.2
@@ -70,7 +71,7 @@ def _load_builtins() -> None:
     if not _LOADED:
         _LOADED = True
         # Importing a module registers its rewards.
-        from r1cli.rewards import accuracy, code, countdown, fmt, language, length  # noqa: F401
+        from r1cli.rewards import accuracy, code, countdown, fmt, language, length, reward_model  # noqa: F401
 
 
 def names() -> list[str]:
@@ -95,65 +96,214 @@ def describe(name: str) -> str:
 
 
 def lookup(name: str) -> RewardFn:
-    """A registered reward by name, or a user's function by `package.module:function`."""
+    """A registered reward by name, or a user's function: `package.module:function` (importable)
+    or `path/to/file.py:function`."""
     _load_builtins()
     if name in _REGISTRY:
         return _REGISTRY[name]
     if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as e:
-            raise R1Error(f"reward {name!r}: cannot import module {module_name!r} ({e}); is it on PYTHONPATH?") from None
+        where, _, attr = name.rpartition(":")
+        module = _load_file(name, where) if where.endswith(".py") else _import(name, where)
         fn = getattr(module, attr, None)
         if not callable(fn):
-            raise R1Error(f"reward {name!r}: module {module_name!r} has no function {attr!r}")
+            raise R1Error(f"reward {name!r}: {where!r} has no function {attr!r}")
         return fn
-    raise R1Error(f"unknown reward {name!r}; known rewards: {', '.join(names())} (or a dotted path package.module:function)")
+    raise R1Error(f"unknown reward {name!r}; known rewards: {', '.join(names())} (or package.module:function, or file.py:function)")
+
+
+def _import(name: str, module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as e:
+        raise R1Error(f"reward {name!r}: cannot import module {module_name!r} ({e}); is it on PYTHONPATH? "
+                      "(or name the file: path/to/file.py:function)") from None
+
+
+def _load_file(name: str, path: str) -> Any:
+    """A reward module given by its file: loaded once under a name of its own, its folder not
+    put on sys.path (so nothing else in it can shadow an installed package)."""
+    import hashlib
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    file = Path(path).expanduser().resolve()
+    if not file.is_file():
+        raise R1Error(f"reward {name!r}: no such file {path}")
+    module_name = f"r1cli_rewards_{file.stem}_{hashlib.sha256(str(file).encode()).hexdigest()[:8]}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise R1Error(f"reward {name!r}: {path} is not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # before running it: dataclasses and pickling look it up
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        del sys.modules[module_name]
+        raise R1Error(f"reward {name!r}: {path} failed to load: {type(e).__name__}: {e}") from None
+    return module
 
 
 @dataclass
 class RewardSpec:
-    """One reward in a weighted mix: `name`, `weight` and parameter overrides."""
+    """One reward in a weighted mix: `name`, `weight` and parameter overrides. `function` names
+    the registered reward when `name` is only this instance's label, so one function can serve
+    twice with other parameters (`helpfulness: {reward: reward_model, on: summary}`)."""
 
     name: str
     weight: float = 1.0
     params: dict[str, Any] = field(default_factory=dict)
+    function: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.function is None and "reward" in self.params:
+            self.params = dict(self.params)
+            self.function = str(self.params.pop("reward"))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "weight": self.weight, **({"params": self.params} if self.params else {})}
+        return {"name": self.name, "weight": self.weight, **({"reward": self.function} if self.function else {}),
+                **({"params": self.params} if self.params else {})}
 
 
 class Reward:
-    """A resolved reward: the function with its parameters bound, named for TRL's logs."""
+    """A resolved reward: the function with its parameters bound, named for TRL's logs.
+
+    A completion is hostile input: whatever it makes the function do (raise, return NaN or a
+    non-number) is that completion's score, null ("not judged"), never the run's end nor
+    another completion's score. When a call for a batch raises, each completion is scored
+    alone, so one bad completion costs only its own score. `failures` counts them; the first is
+    reported once, as a warning. What no completion can cause stays an error: a function that
+    cannot take the arguments every call passes, or returns the wrong number of scores."""
 
     def __init__(self, spec: RewardSpec):
         self.spec = spec
-        self.fn = lookup(spec.name)
+        self.fn = lookup(spec.function or spec.name)
         allowed = parameters(self.fn)
         unknown = sorted(set(spec.params) - set(allowed))
         if unknown:
             valid = ", ".join(allowed) or "none"
             raise R1Error(f"reward {spec.name!r}: unknown parameter(s) {', '.join(unknown)}; valid parameters: {valid}")
+        check = getattr(self.fn, "check_params", None)
+        if callable(check):  # settings a reward can judge alone (a model path), before any scoring or training
+            check(**{**allowed, **spec.params})
         self.__name__ = spec.name  # TRL names a reward's metrics after `__name__`
+        self.failures = 0  # completions scored null because the function failed on them
+        self.last_errors: list[str | None] = []  # why, for each completion of the last call (None: scored)
+        self._bound: frozenset[str] | None = None  # argument names already checked against the signature
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
-        scores = self.fn(completions, **kwargs, **self.spec.params)
-        if len(scores) != len(completions):
-            raise R1Error(f"reward {self.spec.name!r} returned {len(scores)} scores for {len(completions)} completions")
-        return [_clean(s, self.spec.name) for s in scores]
+        n = len(completions)
+        self._check_signature(completions, kwargs)
+        scores, error, extra = self._attempt(completions, kwargs)
+        errors: list[str | None] = [None] * n
+        if error is not None:
+            if n == 1:
+                scores, errors = [None], [error]
+            else:
+                scores, errors, extra = self._one_by_one(completions, kwargs)
+        log_extra = kwargs.get("log_extra")
+        if callable(log_extra):
+            for column, values in extra.items():
+                log_extra(column, values)
+        cleaned = []
+        for i, score in enumerate(scores):
+            value, problem = _clean(score)
+            errors[i] = errors[i] or problem
+            cleaned.append(value)
+        self.last_errors = errors
+        failed = [e for e in errors if e]
+        if failed:
+            if not self.failures:
+                from r1cli.console import warn
+
+                warn(f"reward {self.spec.name!r}: {failed[0]}; a completion it fails on scores null (not judged), the others "
+                     "keep their scores (counted in the manifest)")
+            self.failures += len(failed)
+        return cleaned
+
+    def _check_signature(self, completions: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        names = frozenset(kwargs)
+        if names == self._bound:
+            return
+        try:
+            signature = inspect.signature(self.fn)
+        except (TypeError, ValueError):  # a builtin or C function: nothing to check
+            self._bound = names
+            return
+        try:
+            signature.bind(completions, **kwargs, **self.spec.params)
+        except TypeError as e:
+            raise R1Error(f"reward {self.spec.name!r} cannot take the arguments every reward is given (completions, the "
+                          f"records' fields, TRL's own): {e}; add **kwargs to its parameters") from None
+        self._bound = names
+
+    def _attempt(self, completions: Sequence[Any], kwargs: dict[str, Any]) -> tuple[list[Any], str | None, dict[str, list[Any]]]:
+        """(scores, None, logged extras), or (None..., why it failed, {})."""
+        extra: dict[str, list[Any]] = {}
+        call = dict(kwargs)
+        if callable(kwargs.get("log_extra")):
+            # Held back until the call succeeds: a call that fails halfway must not leave half
+            # a column, which would shift every later completion's details.
+            call["log_extra"] = lambda column, values: extra.setdefault(column, []).extend(values)
+        try:
+            scores = self.fn(completions, **call, **self.spec.params)
+        except (MemoryError, R1Error):
+            raise  # out of memory is the machine's, an R1Error says what to fix: neither is a score
+        except Exception as e:
+            if type(e).__name__ == "OutOfMemoryError":  # torch's, on a GPU (a reward model's)
+                raise
+            return [None] * len(completions), f"{type(e).__name__}: {' '.join(str(e).split())[:200]}", {}
+        try:
+            count = len(scores)
+        except TypeError:
+            raise R1Error(f"reward {self.spec.name!r} returned {type(scores).__name__}, not a list of scores") from None
+        if count != len(completions):
+            raise R1Error(f"reward {self.spec.name!r} returned {count} scores for {len(completions)} completions")
+        return list(scores), None, extra
+
+    def _one_by_one(self, completions: Sequence[Any], kwargs: dict[str, Any]) -> tuple[list[Any], list[str | None], dict[str, list[Any]]]:
+        """Score each completion alone (its own slice of every per-completion argument)."""
+        n = len(completions)
+        scores: list[Any] = []
+        errors: list[str | None] = []
+        extras: list[dict[str, list[Any]]] = []
+        for i in range(n):
+            alone = {k: v[i : i + 1] if isinstance(v, list) and len(v) == n else v for k, v in kwargs.items()}
+            got, error, extra = self._attempt(completions[i : i + 1], alone)
+            scores.append(got[0])
+            errors.append(error)
+            extras.append(extra)
+        columns = dict.fromkeys(c for e in extras for c in e)
+        merged = {c: [e[c][0] if len(e.get(c, [])) == 1 else None for e in extras] for c in columns}
+        return scores, errors, merged
 
     def __repr__(self) -> str:
         return f"Reward({self.spec.as_dict()})"
 
 
-def _clean(score: Any, name: str) -> float | None:
+def _clean(score: Any) -> tuple[float | None, str | None]:
+    """A score as a float or None, and what was wrong with it (None: nothing)."""
     if score is None:
-        return None
-    value = float(score)
+        return None, None
+    try:
+        value = float(score)
+    except (TypeError, ValueError, OverflowError):
+        return None, f"returned {_short(score)}, not a number"
     if not math.isfinite(value):
-        raise R1Error(f"reward {name!r} returned a non-finite score ({value}); rewards must be finite numbers or None")
-    return value
+        return None, f"returned a non-finite score ({value})"
+    return value, None
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def failures(rewards: Sequence[Reward]) -> dict[str, int]:
+    """Completions each reward could not score (the function failed on them), for manifests."""
+    return {rw.spec.name: rw.failures for rw in rewards if rw.failures}
 
 
 def parse_flag(text: str) -> RewardSpec:
@@ -209,7 +359,8 @@ def parse_config(value: Any, where: str = "config") -> list[RewardSpec]:
 # A config's `rewards` field as given (a YAML mapping, or NAME=WEIGHT strings from YAML or
 # --reward flags), which `validate()` turns into the list of RewardSpec it holds afterwards.
 RewardsSetting = list[RewardSpec] | list[str] | dict[str, Any] | None
-REWARDS_HELP = ("NAME[=WEIGHT[,PARAM=VALUE...]], repeatable; NAME may be package.module:function. Default: the task's rewards. "
+REWARDS_HELP = ("NAME[=WEIGHT[,PARAM=VALUE...]], repeatable; NAME may be package.module:function or file.py:function. "
+                "Default: the task's rewards. "
                 "In a config file: rewards: {accuracy: 1.0, format: {weight: 0.2, summary: true}}.")
 
 
@@ -247,6 +398,8 @@ def manifest_details(resolved: Sequence[Reward]) -> dict[str, Any]:
         describe = getattr(rw.fn, "manifest_info", None)
         if callable(describe):
             out.setdefault("reward_details", {})[rw.spec.name] = describe(**rw.spec.params)
+    if failures(resolved):
+        out["reward_failures"] = failures(resolved)
     return out
 
 
@@ -291,13 +444,21 @@ def score(rewards: Sequence[Reward], records: Sequence[Mapping[str, Any]]) -> li
     def log_metric(name: str, value: float) -> None:  # TRL aggregates these per step; offline they are dropped
         pass
 
-    per_reward = [rw(completions, prompts=prompts, log_extra=log_extra, log_metric=log_metric, **columns) for rw in rewards]
+    per_reward = []
+    errors: list[tuple[str, list[str | None]]] = []  # each reward's reason per completion it could not score
+    for rw in rewards:
+        per_reward.append(rw(completions, prompts=prompts, log_extra=log_extra, log_metric=log_metric, **columns))
+        if any(rw.last_errors):
+            errors.append((rw.spec.name, rw.last_errors))
     weights = [rw.spec.weight for rw in rewards]
     out = []
     for i in range(len(records)):
         scores = [col[i] for col in per_reward]
         row: dict[str, Any] = {"rewards": {rw.spec.name: s for rw, s in zip(rewards, scores)}, "reward": weighted_total(scores, weights)}
         info = {k: v[i] for k, v in extras.items() if len(v) == len(records)}
+        failed = {name: why[i] for name, why in errors if why[i]}
+        if failed:
+            info["reward_errors"] = failed
         if info:
             row["reward_info"] = info
         out.append(row)
