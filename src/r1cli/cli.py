@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from r1cli import __version__, command, console
-from r1cli.command import CONFIG, FORCE, INPUT, OUTPUT, OUTPUT_DIR, RESUME, arg, opt, read_input, stage
+from r1cli.command import CONFIG, DRY_RUN, FORCE, INPUT, OUTPUT, OUTPUT_DIR, RESUME, arg, opt, read_input, stage
 from r1cli.commands.decontaminate import DecontaminateConfig
 from r1cli.commands.distill import DistillConfig
 from r1cli.commands.eval import EvalConfig
@@ -117,12 +117,12 @@ def prepare(task: str, output: str, model: Optional[str], config: Optional[str],
     stage.run(PromptSource.build(config, task=task, **fields), output, force=force, model=model)
 
 
-@stage(app, "sample", SampleConfig, before=[INPUT, OUTPUT], after=[CONFIG, FORCE])
-def sample(input: Optional[str], output: str, config: Optional[str], force: bool, **fields: Any) -> None:
+@stage(app, "sample", SampleConfig, before=[INPUT, OUTPUT], after=[CONFIG, FORCE, DRY_RUN])
+def sample(input: Optional[str], output: str, config: Optional[str], force: bool, dry_run: bool, **fields: Any) -> None:
     """Generate K completions per prompt; resumable after a kill (rerun the same command)."""
     from r1cli.commands import sample as stage
 
-    stage.run(read_input(input), output, SampleConfig.build(config, **fields), force=force)
+    stage.run(read_input(input), output, SampleConfig.build(config, **fields), force=force, dry_run=dry_run)
 
 
 @stage(app, "reward", RewardConfig, before=[
@@ -184,9 +184,9 @@ def eval_(inputs: Optional[list[str]], output: str, task: Optional[str], data: O
     stage.run(inputs or [], output, cfg, force=force)
 
 
-@stage(app, "grpo", GrpoConfig, before=[INPUT, OUTPUT_DIR], after=[*TASK_OPTIONS, CONFIG, FORCE, RESUME])
+@stage(app, "grpo", GrpoConfig, before=[INPUT, OUTPUT_DIR], after=[*TASK_OPTIONS, CONFIG, FORCE, RESUME, DRY_RUN])
 def grpo(input: Optional[str], output: str, task: Optional[str], data: Optional[str], template: Optional[str], n: Optional[int],
-         config: Optional[str], force: bool, resume: bool, **fields: Any) -> None:
+         config: Optional[str], force: bool, resume: bool, dry_run: bool, **fields: Any) -> None:
     """R1-Zero reinforcement learning: GRPO with rule-based rewards (TRL's GRPOTrainer, LoRA by default).
 
     Prompts come from INPUT (prompt records) or --task. TRL's own options pass through under
@@ -195,16 +195,16 @@ def grpo(input: Optional[str], output: str, task: Optional[str], data: Optional[
     from r1cli.commands import grpo as stage
 
     cfg = GrpoConfig.build(config, prompts=_prompt_source(task, data, template, n), **fields)
-    stage.run(input if input is not None or cfg.prompts else read_input(None), output, cfg, force=force, resume=resume)
+    stage.run(input if input is not None or cfg.prompts else read_input(None), output, cfg, force=force, resume=resume, dry_run=dry_run)
 
 
 @stage(app, "sft", SftConfig, before=[
     arg("inputs", Optional[list[str]], help="SFT data: JSONL files of prompt + completion/sft_target records or chat `messages` (- for stdin)."),
     OUTPUT_DIR,
     opt("weight", Optional[list[float]], "--weight", help="Mixing weight of each input, in order: 2 repeats its records, 0.5 keeps a random half (repeatable)."),
-], after=[CONFIG, FORCE, RESUME])
+], after=[CONFIG, FORCE, RESUME, DRY_RUN])
 def sft(inputs: Optional[list[str]], output: str, weight: Optional[list[float]], config: Optional[str], force: bool, resume: bool,
-        **fields: Any) -> None:
+        dry_run: bool, **fields: Any) -> None:
     """Supervised fine-tuning (TRL's SFTTrainer, LoRA by default): loss on the answer only, inputs mixed by weight.
 
     Cold start, rejection-sampled data (R1 stage 3), sequence-level distillation, Sky-T1 and
@@ -215,18 +215,18 @@ def sft(inputs: Optional[list[str]], output: str, weight: Optional[list[float]],
     cfg = SftConfig.build(config, inputs=stage.combine_inputs(inputs, weight) or None, **fields)
     if not cfg.inputs:
         cfg.inputs = stage.combine_inputs([read_input(None)], None)
-    stage.run(cfg, output, force=force, resume=resume)
+    stage.run(cfg, output, force=force, resume=resume, dry_run=dry_run)
 
 
-@stage(app, "distill", DistillConfig, before=[INPUT, OUTPUT_DIR], after=[CONFIG, FORCE])
-def distill(input: Optional[str], output: str, config: Optional[str], force: bool, **fields: Any) -> None:
+@stage(app, "distill", DistillConfig, before=[INPUT, OUTPUT_DIR], after=[CONFIG, FORCE, DRY_RUN])
+def distill(input: Optional[str], output: str, config: Optional[str], force: bool, dry_run: bool, **fields: Any) -> None:
     """Distil a teacher into a student: sequence level (sample, reward, reject, SFT; every artifact kept) or token level.
 
     A rerun continues where the last run stopped. Rejection options go under `reject:` in the config file.
     """
     from r1cli.commands import distill as stage
 
-    stage.run(read_input(input), output, DistillConfig.build(config, **fields), force=force)
+    stage.run(read_input(input), output, DistillConfig.build(config, **fields), force=force, dry_run=dry_run)
 
 
 @stage(app, "merge", before=[

@@ -189,3 +189,5 @@ OUTPUT_DIR = opt("output", str, "--output", "-o", help="Output folder (checkpoin
 CONFIG = opt("config", Optional[str], "--config", "-c", help="YAML file with this stage's settings (keys as the flags, with _). Flags override it.")
 FORCE = opt("force", bool, "--force", help="Overwrite an existing output (and discard an unfinished partial run).", default=False)
 RESUME = opt("resume", bool, "--resume", help="Continue an unfinished run from its newest complete checkpoint.", default=False)
+DRY_RUN = opt("dry_run", bool, "--dry-run", help="Do every check, load the model, time one real step (or a few sampled tokens), "
+              "print the plan (work, time, memory, checkpoints) and write nothing.", default=False)

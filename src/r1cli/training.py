@@ -225,22 +225,27 @@ class Stage:
     health: Any = None  # r1cli.health.Health: run-health alarms (grpo)
     stop_on_alarm: bool = False
     probe: Any = None  # Probe: held-out prompts answered as training goes (grpo)
+    plan: Callable[[int], dict[str, str]] | None = None  # --dry-run: the stage's own work, given the steps
     # Measurements on the trainer before and after training (sft's held-out loss), into the stats.
     before: Callable[[Any], dict[str, Any]] | None = None
     after: Callable[[Any], dict[str, Any]] | None = None
     stats: dict[str, Any] = field(default_factory=dict)  # facts of the stage's own (examples, prompts)
 
 
-def fit(stage: Stage, cfg: TrainConfig, ref: Any, output: str | Path, *, force: bool = False, resume: bool = False) -> dict[str, Any]:
+def fit(stage: Stage, cfg: TrainConfig, ref: Any, output: str | Path, *, force: bool = False, resume: bool = False,
+        dry_run: bool = False) -> dict[str, Any]:
     """Train: check the output folder (before any weights load), build the TRL config, set up
     the folder, load the model, train (resuming from the newest complete checkpoint), save the
-    final adapter or model (and merge), write the manifest. Returns the run's stats."""
+    final adapter or model (and merge), write the manifest. Returns the run's stats; with
+    `dry_run`, the plan (see r1cli.plans), the output folder untouched."""
     from r1cli.device import pick_device
 
     timer = Timer()
     device = pick_device(cfg.device)
     folder = RunFolder(output, force=force, resume=resume, identity=cfg.identity(stage.name, ref.identity()))
     folder.check()
+    if dry_run:
+        return _plan(stage, cfg, ref, device)
     args = cfg.trl_config(stage.config_class, folder.path, device, **stage.args)
     folder.start()
     args.distributed_state.wait_for_everyone()
@@ -265,6 +270,53 @@ def fit(stage: Stage, cfg: TrainConfig, ref: Any, output: str | Path, *, force: 
     stats = {**last_metrics(folder), "seconds": timer.seconds, **stage.stats, **before, **after, "files": files}
     folder.finish(manifest.finish(stats, world_size=args.world_size, device=device))
     return stats
+
+
+def _plan(stage: Stage, cfg: TrainConfig, ref: Any, device: str) -> dict[str, Any]:
+    """One real training step in a throw-away folder (which also gets one checkpoint, to weigh
+    it), and from it the run's plan."""
+    import math
+    import tempfile
+    import time
+
+    from r1cli import plans
+
+    with tempfile.TemporaryDirectory(prefix="r1cli-dry-run-") as tmp:
+        args = cfg.trl_config(stage.config_class, Path(tmp), device, **stage.args)
+        t0 = time.monotonic()
+        model = cfg.model_for_trainer(ref, args, device)
+        with contextlib.redirect_stdout(sys.stderr):
+            trainer = stage.trainer(model, args, cfg.lora_config(ref))
+        load_seconds = time.monotonic() - t0
+        from r1cli import trl_compat
+
+        trl_compat.quiet_trainer_output(trainer)
+        per_epoch = max(1, len(trainer.get_train_dataloader()) // max(1, cfg.gradient_accumulation_steps))
+        steps = cfg.max_steps if cfg.max_steps > 0 else math.ceil(per_epoch * cfg.epochs)
+        args.max_steps, args.save_steps, args.save_strategy = 1, 1, "steps"
+        t0 = time.monotonic()
+        with contextlib.redirect_stdout(sys.stderr):
+            trainer.train()
+        step_seconds = time.monotonic() - t0
+        checkpoint = Path(tmp) / "checkpoint-1"
+        weight = sum(p.stat().st_size for p in checkpoint.rglob("*") if p.is_file()) if checkpoint.exists() else 0
+        work = stage.plan(steps) if stage.plan else {}
+        kept = min(cfg.save_total_limit, steps // cfg.save_steps) if cfg.save_total_limit else steps // cfg.save_steps
+        plan = {
+            "work": f"{steps:,} optimizer steps of {cfg.batch_size} x {cfg.gradient_accumulation_steps} accumulation x "
+                    f"{cfg.world_size} process(es)",
+            **work,
+            "measured": f"one step in {step_seconds:.1f} s on {device} (model and trainer ready in {load_seconds:.1f} s)",
+            "estimated time": f"about {plans.duration(steps * step_seconds)} (the first step carries start-up costs)",
+            "peak memory": plans.size(plans.peak_memory_bytes()),
+            "checkpoints": (f"every {cfg.save_steps} steps, {kept} kept at a time, {plans.size(weight)} each "
+                            f"(about {plans.size(kept * weight)} on disk)" if kept else
+                            f"none ({steps:,} steps, --save-steps {cfg.save_steps}; {plans.size(weight)} each)")
+                           + f", plus the final {'adapter' if cfg.lora else 'model'}",
+        }
+    if is_main_process():
+        plans.show(stage.name, plan)
+    return plan
 
 
 def is_main_process() -> bool:

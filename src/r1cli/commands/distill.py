@@ -94,7 +94,7 @@ def check_tokenizers(teacher: Any, student: Any, tref: Any, sref: Any) -> None:
                       "rows); token-level distillation needs equal vocab_size: use --mode sequence")
 
 
-def run(input_path: str, output: str, cfg: DistillConfig, *, force: bool = False) -> dict[str, Any]:
+def run(input_path: str, output: str, cfg: DistillConfig, *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
     from r1cli import models
 
     timer = Timer()
@@ -110,6 +110,8 @@ def run(input_path: str, output: str, cfg: DistillConfig, *, force: bool = False
     tref, sref = models.resolve(cfg.teacher), models.resolve(cfg.model, cfg.adapter)
     if cfg.mode == "token":
         check_tokenizers(models.load_tokenizer(tref), models.load_tokenizer(sref), tref, sref)
+    if dry_run:
+        return _dry_run(prompts, out, cfg, tref, sref, force)
     _prepare_folder(out, force)
     # The prompts travel with the run, so a rerun (even from a pipe) resumes against the same ones.
     saved = out / "prompts.jsonl"
@@ -131,6 +133,29 @@ def run(input_path: str, output: str, cfg: DistillConfig, *, force: bool = False
     artifacts.write_manifest(out, manifest.finish(stats))
     info(f"distill: {cfg.mode}-level{' on-policy' if cfg.on_policy else ''} from {cfg.teacher} -> {out / 'student'}")
     return stats
+
+
+def _dry_run(prompts: Any, out: Path, cfg: DistillConfig, tref: Any, sref: Any, force: bool) -> dict[str, Any]:
+    """The output folder checked, the first stage that needs a model timed, nothing written:
+    the teacher's sampling (sequence level, and token level on teacher samples) or the student's
+    first on-policy step."""
+    import tempfile
+
+    from r1cli.commands import sample
+
+    artifacts.check_output_folder(out, force=force, resume=True, stage="distill")
+    with tempfile.TemporaryDirectory(prefix="r1cli-dry-run-") as tmp:
+        saved = Path(tmp) / "prompts.jsonl"
+        saved.write_text("".join(artifacts.dumps(r) for r in prompts.records), encoding="utf-8")
+        if cfg.mode == "token" and cfg.on_policy:
+            return _train_token(saved, Path(tmp) / "student", cfg, tref, sref, on_policy=True, dry_run=True)
+        scfg = sample.SampleConfig.build(model=cfg.teacher, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
+                                         max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_size=cfg.batch_size_sampling,
+                                         device=cfg.device, trust_remote_code=cfg.trust_remote_code)
+        plan = sample.run(str(saved), str(Path(tmp) / "teacher_samples.jsonl"), scfg, dry_run=True)
+    info("distill --dry-run: the student then trains on the teacher's samples that pass (sequence level: what rejection "
+         f"keeps); once they exist, `r1cli sft {out}/sft_data.jsonl -m {cfg.model} --dry-run` times its steps")
+    return plan
 
 
 def _prepare_folder(out: Path, force: bool) -> None:
@@ -228,7 +253,7 @@ def _train_sft(data: Path, folder: Path, cfg: DistillConfig) -> Any:
     return (artifacts.read_manifest(folder) or {}).get("stats")
 
 
-def _train_token(data: Path, folder: Path, cfg: DistillConfig, tref: Any, sref: Any, *, on_policy: bool) -> Any:
+def _train_token(data: Path, folder: Path, cfg: DistillConfig, tref: Any, sref: Any, *, on_policy: bool, dry_run: bool = False) -> Any:
     """Token-level distillation of the student toward the teacher, through the training lifecycle."""
     import datasets
 
@@ -268,4 +293,4 @@ def _train_token(data: Path, folder: Path, cfg: DistillConfig, tref: Any, sref: 
         "distill-token", config_class, {"beta": beta, "temperature": cfg.temperature if on_policy else 1.0, **own}, trainer,
         settings, [artifacts.read_jsonl(data).info], {"teacher": tref.identity(), "student": sref.identity()},
         stats={"examples": len(rows)},
-    ), cfg, sref, folder, resume=resume)
+    ), cfg, sref, folder, resume=resume, dry_run=dry_run)

@@ -103,7 +103,8 @@ class GrpoConfig(TrainConfig):
         return {k: getattr(self, k) for k in keys}
 
 
-def run(input_path: str | None, output: str, cfg: GrpoConfig, *, force: bool = False, resume: bool = False) -> dict[str, Any]:
+def run(input_path: str | None, output: str, cfg: GrpoConfig, *, force: bool = False, resume: bool = False,
+        dry_run: bool = False) -> dict[str, Any]:
     from r1cli import models, tasks, training, trl_compat
     from r1cli.device import pick_device
 
@@ -144,12 +145,23 @@ def run(input_path: str | None, output: str, cfg: GrpoConfig, *, force: bool = F
         probe=_probe(cfg, tokenizer()),
         health=Health(text_template_on_chat_model=models.has_chat_template(tokenizer()) and any(
             templates.is_r1_zero_text(r["prompt"]) for r in records)), stop_on_alarm=cfg.stop_on_alarm,
-    ), cfg, ref, output, force=force, resume=resume)
+        plan=lambda steps: _plan(cfg, steps, fitted.ids),
+    ), cfg, ref, output, force=force, resume=resume, dry_run=dry_run)
+    if dry_run:
+        return stats
     last = stats.get("last", {})
     if training.is_main_process():
         info(f"grpo: {stats['steps']} steps, reward {stats['first'].get('reward', float('nan')):.3f} -> "
              f"{last.get('reward', float('nan')):.3f} -> {output}")
     return stats
+
+
+def _plan(cfg: GrpoConfig, steps: int, prompt_ids: list[list[int]]) -> dict[str, str]:
+    completions = cfg.batch_size * cfg.gradient_accumulation_steps * cfg.world_size
+    longest = max(map(len, prompt_ids))
+    return {"rollouts": f"{completions} completions a step ({completions // cfg.num_generations} prompts x G={cfg.num_generations}); "
+                        f"at most {steps * completions * cfg.max_completion_length:,} tokens to generate and "
+                        f"{steps * completions * (longest + cfg.max_completion_length):,} to train on"}
 
 
 def _probe(cfg: GrpoConfig, tokenizer: Any) -> Any:

@@ -67,7 +67,7 @@ class SampleConfig(StageConfig):
 _tokenize = tokenize_prompt  # (benchmarks import it from here)
 
 
-def run(input_path: str, output: str, cfg: SampleConfig, *, force: bool = False) -> dict[str, Any]:
+def run(input_path: str, output: str, cfg: SampleConfig, *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
     from r1cli import backends, models
 
     artifacts.check_output_free(output, force)
@@ -93,6 +93,8 @@ def run(input_path: str, output: str, cfg: SampleConfig, *, force: bool = False)
     header = None if artifacts.is_stream(output) else {
         "stage": "sample", "model": ref.identity(), "input_sha256": loaded.info.sha256, **cfg.settings()
     }
+    if dry_run:
+        return _dry_run(cfg, ref, tokenizer, prompt_ids, device, backend_name)
 
     with JsonlOutput(output, force=force, header=header) as out:
         done_ids = _complete_groups(out, cfg.k)
@@ -143,6 +145,38 @@ def run(input_path: str, output: str, cfg: SampleConfig, *, force: bool = False)
     info(f"sample: {len(loaded.records)} prompts x {cfg.k} -> {output}  ({stats['new_tokens_per_s']:.0f} tok/s, "
          f"{stats['finish_length']} hit the token limit)")
     return stats
+
+
+def _dry_run(cfg: SampleConfig, ref: Any, tokenizer: Any, prompt_ids: list[list[int]], device: str, backend_name: str) -> dict[str, Any]:
+    """Every check done; now one batch of the real run, cut to a few tokens, timed."""
+    from r1cli import backends, models, plans
+    from r1cli.device import pick_dtype
+
+    dtype = pick_dtype(device, cfg.dtype)
+    t0 = time.monotonic()
+    engine = backends.create(backend_name, lambda: models.load_model(ref, device=device, dtype=dtype, trust_remote_code=cfg.trust_remote_code),
+                             tokenizer, base=ref.base, adapter=ref.adapter, tokenizer_source=ref.tokenizer_source,
+                             dtype=str(dtype).removeprefix("torch."), seed=cfg.seed, trust_remote_code=cfg.trust_remote_code,
+                             **({"engine_args": cfg.vllm} if backend_name == "vllm" else {}))
+    load_seconds = time.monotonic() - t0
+    batch = prompt_ids[: cfg.batch_size]
+    params = backends.SamplingParams(cfg.k, cfg.temperature, cfg.top_p, min(cfg.max_new_tokens, plans.DRY_TOKENS), tuple(cfg.stop))
+    t0 = time.monotonic()
+    groups = engine.generate(batch, params, cfg.seed)
+    seconds = time.monotonic() - t0
+    tokens = sum(g.completion_tokens for group in groups for g in group)
+    rate = tokens / seconds if seconds > 0 else float("inf")
+    most = len(prompt_ids) * cfg.k * cfg.max_new_tokens
+    plan = {
+        "work": f"{len(prompt_ids)} prompts x {cfg.k} completions, at most {most:,} new tokens "
+                f"({sum(map(len, prompt_ids)):,} prompt tokens, the longest {max(map(len, prompt_ids)):,})",
+        "measured": f"{tokens} tokens in {seconds:.1f} s on {device} with the {backend_name} backend ({rate:,.0f} tok/s; "
+                    f"model loaded in {load_seconds:.1f} s)",
+        "estimated time": f"at most {plans.duration(most / rate)} if every completion reaches --max-new-tokens",
+        "peak memory": plans.size(plans.peak_memory_bytes()),
+    }
+    plans.show("sample", plan)
+    return plan
 
 
 def _complete_groups(out: JsonlOutput, k: int) -> set[str]:

@@ -128,7 +128,7 @@ def load_examples(inputs: list[dict[str, Any]], seed: int) -> tuple[list[dict[st
     return examples, infos, counts
 
 
-def run(cfg: SftConfig, output: str, *, force: bool = False, resume: bool = False) -> dict[str, Any]:
+def run(cfg: SftConfig, output: str, *, force: bool = False, resume: bool = False, dry_run: bool = False) -> dict[str, Any]:
     import datasets
 
     from r1cli import models, trl_compat, training
@@ -159,12 +159,33 @@ def run(cfg: SftConfig, output: str, *, force: bool = False, resume: bool = Fals
         "sft", config_class, {"max_length": cfg.max_length, "packing": cfg.packing, "completion_only_loss": True, "eval_strategy": "no"},
         trainer, {**cfg.to_dict(), "learning_rate": cfg.lr()}, infos, before=held_out("before"), after=held_out("after"),
         stats={"examples": len(examples), "examples_per_input": counts},
-    ), cfg, ref, output, force=force, resume=resume)
+        plan=lambda steps: _plan(cfg, steps, examples, tokenizer),
+    ), cfg, ref, output, force=force, resume=resume, dry_run=dry_run)
+    if dry_run:
+        return stats
     if training.is_main_process():
         before, after = stats["eval_loss_before"], stats["eval_loss_after"]
         held = f", held-out loss {before:.3f} -> {after:.3f}" if before is not None else ""
         info(f"sft: {stats['steps']} steps on {len(examples)} examples{held} -> {output}")
     return stats
+
+
+def _plan(cfg: SftConfig, steps: int, examples: list[dict[str, Any]], tokenizer: Any) -> dict[str, str]:
+    """The examples and the tokens a step trains on, measured on up to 200 of them."""
+    import statistics
+
+    from r1cli.models import tokenize_prompt
+
+    def length(example: dict[str, Any]) -> int:
+        prompt, answer = example["prompt"], example["completion"]
+        if isinstance(prompt, list):
+            return len(tokenize_prompt(tokenizer, [*prompt, *answer]))
+        return len(tokenizer(prompt + answer)["input_ids"])
+
+    mean = statistics.fmean(min(cfg.max_length, length(e)) for e in examples[:200])
+    per_step = cfg.batch_size * cfg.gradient_accumulation_steps * cfg.world_size
+    return {"data": f"{len(examples):,} examples, about {mean:.0f} tokens each (at most --max-length {cfg.max_length}); "
+                    f"about {steps * per_step * mean:,.0f} tokens to train on"}
 
 
 def _evaluate(trainer: Any) -> float:
