@@ -327,9 +327,9 @@ def test_smoke_r1_judges_each_prompt_by_its_own_rewards(smoke_runs):
     run = smoke_runs["r1"].result()
     assert run.code == 0, run
     rows = read_jsonl(run.out / "r1" / "metrics.jsonl")
-    scored = {name for row in rows for name in ("scenarios:helpfulness", "scenarios:harmlessness", "scenarios:reasoning")
+    scored = {name for row in rows for name in ("helpfulness", "harmlessness", "accuracy")
               if row.get(f"rewards/{name}/mean") is not None}
-    assert scored == {"scenarios:helpfulness", "scenarios:harmlessness", "scenarios:reasoning"}, rows
+    assert scored == {"helpfulness", "harmlessness", "accuracy"}, rows
     general = read_jsonl(run.out / "general_prompts.jsonl")
     assert general and all(r["task"] == "general" and r["prompt"][-1]["role"] == "user" for r in general)
 

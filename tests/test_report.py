@@ -55,12 +55,13 @@ def run_dir(tmp_path) -> Path:
     _write(root / "prompts.jsonl.manifest.json", _manifest("prepare", "10:00:05", "10:00:05", {"records": 8}, output={"rows": 8}))
 
     grpo = root / "grpo"
-    _write(grpo / "manifest.json", _manifest("grpo", "10:01:00", "10:03:00", {"steps": 3, "seconds": 120.5}, world_size=2))
+    _write(grpo / "manifest.json", _manifest("grpo", "10:01:00", "10:03:00", {"steps": 3, "seconds": 120.5}, world_size=2,
+                                             config={"batch_size": 8, "gradient_accumulation_steps": 2}))
     _write(grpo / "r1cli_run.json", {"stage": "grpo"})
+    # 32 completions a step (8 x 2 accumulation x 2 processes); step 3 is logged for steps 2 and 3.
     write_jsonl(grpo / "metrics.jsonl", [
-        {"step": 1, "reward": 0.1, "reward_std": 0.05, "loss": 0.0},
-        {"step": 2, "reward": 0.3, "reward_std": 0.1, "loss": 0.0},
-        {"step": 3, "reward": 0.5, "reward_std": 0.2, "loss": 0.0},
+        {"step": 1, "reward": 0.1, "reward_std": 0.05, "loss": 0.0, "completions/mean_length": 10.0, "num_tokens": 1000.0},
+        {"step": 3, "reward": 0.5, "reward_std": 0.2, "loss": 0.0, "completions/mean_length": 20.0, "num_tokens": 3500.0},
         {"step": 3, "train_runtime": 100.0, "train_loss": 0.0},
     ])
     # A checkpoint repeats the run: never entered.
@@ -74,10 +75,10 @@ def run_dir(tmp_path) -> Path:
     distill = root / "distill"
     _write(distill / "manifest.json", _manifest("distill", "10:03:00", "10:08:00", {"seconds": 300.0}, config={"mode": "sequence"}))
     (distill / "teacher_samples.jsonl").write_text("{}\n")
-    _write(distill / "teacher_samples.jsonl.manifest.json", _manifest("sample", "10:03:00", "10:04:00", {"seconds": 60.0}, output={"rows": 16}))
+    _write(distill / "teacher_samples.jsonl.manifest.json", _manifest("sample", "10:03:00", "10:04:00", {"seconds": 60.0, "samples": 16, "mean_completion_tokens": 62.5}, output={"rows": 16}))
     _write(distill / "student" / "manifest.json", _manifest("sft", "10:05:00", "10:07:40", {"steps": 4, "seconds": 100.0}, world_size=1))
     _write(distill / "student" / "r1cli_run.json", {"stage": "sft"})
-    write_jsonl(distill / "student" / "metrics.jsonl", [{"step": s, "loss": 3.0 - s / 2} for s in (1, 2, 3, 4)])
+    write_jsonl(distill / "student" / "metrics.jsonl", [{"step": s, "loss": 3.0 - s / 2, "num_tokens": 500.0 * s} for s in (1, 2, 3, 4)])
 
     killed = root / "killed"
     _write(killed / "r1cli_run.json", {"stage": "grpo"})
@@ -116,16 +117,19 @@ def test_stage_table_rows_in_eval_finish_order(run_dir):
 def test_training_table_and_curves(run_dir):
     data = _collect(run_dir)
     header, rows = report.training_table(data)
-    assert header == ["run", "stage", "status", "steps", "wall time", "first → last", "held-out loss", "world size", "alarms"]
+    assert header == ["run", "stage", "status", "steps", "wall time", "first → last", "held-out loss", "tokens generated / trained",
+                      "world size", "alarms"]
     assert rows == [
-        ["grpo", "grpo", "finished", "3", "2m00s", "reward 0.100 → 0.500", "-", "2", "-"],
-        ["sft", "sft", "finished", "10", "1m05s", "loss 2.500 → 1.200", "2.000 → 1.500", "1", "-"],
-        ["distill", "distill (sequence)", "finished", "4", "5m00s", "loss 2.500 → 1.000", "-", "1", "-"],
-        ["killed", "grpo", "unfinished", "2", "-", "reward 0.000 → 0.250", "-", "-", "-"],
+        ["grpo", "grpo", "finished", "3", "2m00s", "reward 0.100 → 0.500", "-", "1.6k / 3.5k", "2", "-"],
+        ["sft", "sft", "finished", "10", "1m05s", "loss 2.500 → 1.200", "2.000 → 1.500", "- / -", "1", "-"],
+        ["distill", "distill (sequence)", "finished", "4", "5m00s", "loss 2.500 → 1.000", "-", "1.0k / 2.0k", "1", "-"],
+        ["killed", "grpo", "unfinished", "2", "-", "reward 0.000 → 0.250", "-", "- / -", "-", "-"],
     ]
     grpo = data["training"][0]
-    assert grpo["curve"] == [{"step": 1, "value": 0.1, "std": 0.05}, {"step": 2, "value": 0.3, "std": 0.1},
-                             {"step": 3, "value": 0.5, "std": 0.2}]
+    assert grpo["curve"] == [{"step": 1, "value": 0.1, "std": 0.05}, {"step": 3, "value": 0.5, "std": 0.2}]
+    # Compute, for fair comparisons: 32 x 10 at step 1, 32 x 20 for each of steps 2 and 3.
+    assert grpo["tokens_generated"] == 32 * 10 + 2 * 32 * 20 and grpo["tokens_trained"] == 3500
+    assert data["training"][2]["tokens_generated"] == 16 * 62.5 and data["training"][2]["tokens_trained"] == 2000
     distill = data["training"][2]
     assert distill["student"] == "distill/student" and distill["student_wall_seconds"] == 100.0
 
@@ -193,12 +197,12 @@ def test_duration(seconds, text):
 def test_run_writes_the_report_folder(run_dir, capsys):
     data = report.run(str(run_dir), fmt="json")
     out = run_dir / "report"
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "pass_at_1.png", "report.json", "report.md", "reward.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["length.png", "manifest.json", "pass_at_1.png", "report.json", "report.md", "reward.png"]
     assert json.loads(capsys.readouterr().out) == json.loads((out / "report.json").read_text())
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["stage"] == "report" and manifest["stats"]["evaluations"] == 5
     assert {i["path"] for i in manifest["inputs"]} == {"eval.json", "evals/late.json", "grpo/metrics.jsonl", "killed/metrics.jsonl", "distill/student/metrics.jsonl"}
-    assert data["plots"] == ["reward.png", "pass_at_1.png"]
+    assert data["plots"] == ["reward.png", "length.png", "pass_at_1.png"]
     for png in ("reward.png", "pass_at_1.png"):
         _assert_png(out / png)
     # A second report refuses to replace the first, then replaces it with --force (and skips it while scanning).

@@ -261,9 +261,15 @@ def test_select_samples(rules, reasons):
 
 
 def test_select_samples_reformat_needs_an_answer():
-    g = [sample(0, ok()), sample(1, "<think>3 plus 4 makes 7</think> so 7"), sample(2, r"<think>add</think> \boxed{7}")]
+    """A tagged or boxed answer is stated; a correct sample in prose states the gold its judge
+    found in it; with no gold to fall back on, an untagged one has no answer to state."""
+    g = [sample(0, ok()), sample(1, "<think>3 plus 4 makes 7</think> so 7"), sample(2, r"<think>add</think> \boxed{7}"),
+         {**sample(3, "3 plus 4 is 7."), "answer": None}]
     rules = Rules(reformat="summary", dedup=False)
-    assert selection.select_samples(g, rules, [True] * 3, ["en"] * 3) == [None, "no_answer", None]
+    assert selection.select_samples(g, rules, [True] * 4, ["en"] * 4) == [None, None, None, "no_answer"]
+    assert selection.stated_answer(g[1], True) == "7" and selection.stated_answer(g[1], False) is None
+    target = selection.readable(g[1]["completion"], "en", selection.stated_answer(g[1], True))
+    assert target.endswith("<answer>7</answer>") and "3 plus 4 makes 7" in target
 
 
 def test_prompt_record_is_a_prompt_again(tmp_path):

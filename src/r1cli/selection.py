@@ -374,7 +374,7 @@ def select_samples(
         return [prompt_reason] * n
     for i, record in enumerate(group):
         reasons[i] = judge_reason(record, rules, correct[i]) or quality_reason(record, rules, languages[i])
-        if reasons[i] is None and rules.reformat == "summary" and final_answer(completion_text(record.get("completion"))) is None:
+        if reasons[i] is None and rules.reformat == "summary" and stated_answer(record, correct[i]) is None:
             reasons[i] = "no_answer"
     order = [i for i in rank(group) if reasons[i] is None]
     if rules.dedup:
@@ -416,6 +416,20 @@ def final_answer(text: str) -> str | None:
         return span.strip()
     boxed = last_boxed(text)
     return boxed if boxed else None
+
+
+def stated_answer(record: dict[str, Any], correct: bool | None) -> str | None:
+    """The final answer a sample states (`final_answer`); for a sample judged correct that puts
+    it in no tag (a chat model answering in prose, "... so 38 + 2 is 40."), the gold answer,
+    which the judge found it gave. None when neither is there.
+
+    >>> stated_answer({"completion": "38 + 2 is 40.", "answer": "40"}, True), stated_answer({"completion": "40", "answer": "40"}, None)
+    ('40', None)
+    """
+    answer = final_answer(completion_text(record.get("completion")))
+    if answer is None and correct is True and isinstance(record.get("answer"), (str, int, float)) and str(record["answer"]).strip():
+        answer = str(record["answer"]).strip()
+    return answer
 
 
 def split_thought(text: str) -> tuple[str, str, str]:
@@ -505,7 +519,7 @@ def _readable(style: str, reasoning: str, answer: str, language: str | None) -> 
     return f"{opener}{reasoning.strip()}\n</think>\n\n{summary}\n\n<answer>{answer}</answer>"
 
 
-def readable(text: str, language: str | None) -> str | None:
+def readable(text: str, language: str | None, answer: str | None = None) -> str | None:
     """R1's readable format: the reasoning in a think block, then a short summary with the answer.
 
         <think>
@@ -520,16 +534,17 @@ def readable(text: str, language: str | None) -> str | None:
     R1's cold-start summaries restate what the reasoning concluded; this one is condensed from
     the reasoning itself (its last sentence that states the answer), deterministically, with no
     model call. The answer tag stays so every reward that reads `<answer>` still judges the
-    model trained on it. None when the completion states no final answer.
+    model trained on it. `answer` is the one to state (`stated_answer`), by default the
+    completion's own final answer; None when there is none.
     """
-    answer = final_answer(text)
+    answer = answer or final_answer(text)
     if answer is None:
         return None
     style, reasoning, _ = split_thought(text)
     return _readable(style, reasoning, answer, language)
 
 
-def journey(wrong: str, correct: str, language: str | None, *, summary: bool = False) -> str:
+def journey(wrong: str, correct: str, language: str | None, *, summary: bool = False, answer: str | None = None) -> str:
     """A journey-learning trace: the wrong attempt's reasoning, a correction, the correct attempt.
 
         <think>
@@ -547,7 +562,7 @@ def journey(wrong: str, correct: str, language: str | None, *, summary: bool = F
     _, wrong_reasoning, _ = split_thought(wrong)
     style, correct_reasoning, rest = split_thought(correct)
     body = f"{wrong_reasoning.strip()}\n\n{correction_sentence(final_answer(wrong), language)}\n\n{correct_reasoning.strip()}"
-    answer = final_answer(correct)
+    answer = answer or final_answer(correct)
     if summary and answer is not None:
         return _readable(style, body, answer, language)
     if style == "none":
@@ -608,7 +623,7 @@ def select_journey(
         if not correct[i]:
             wrongs.append(i)
         elif judge_reason(record, rules, True) is None and (
-            rules.reformat != "summary" or final_answer(completion_text(record.get("completion"))) is not None
+            rules.reformat != "summary" or stated_answer(record, True) is not None
         ):
             rights.append(i)
     if not rights:
@@ -624,5 +639,5 @@ def select_journey(
         return None, "too_short" if longest < rules.min_tokens else "too_long"
     w, c = group[pair[0]["i"]], group[pair[1]["i"]]
     target = journey(completion_text(w.get("completion")), completion_text(c.get("completion")), languages[pair[1]["i"]],
-                     summary=rules.reformat == "summary")
+                     summary=rules.reformat == "summary", answer=stated_answer(c, True))
     return {**c, "sft_target": target, "journey": {"wrong": w.get("sample_index"), "correct": c.get("sample_index")}}, None

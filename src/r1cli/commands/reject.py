@@ -149,7 +149,8 @@ def run(input_path: str, output: str, cfg: RejectConfig, *, force: bool = False)
                     dropped[why] = dropped.get(why, 0) + 1
                     continue
                 if cfg.reformat == "summary":
-                    grown_row = {**grown, "sft_target": selection.readable(schema.completion_text(row["completion"]), languages[i])}
+                    grown_row = {**grown, "sft_target": selection.readable(schema.completion_text(row["completion"]), languages[i],
+                                                                                   selection.stated_answer(row, judged[i]))}
                 else:
                     grown_row = grown
                 kept.append({**row, **grown_row})

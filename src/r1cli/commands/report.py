@@ -225,7 +225,27 @@ def _training_row(folder: dict[str, Any]) -> dict[str, Any]:
         "accuracy_curve": curve(folder["metrics"], "rewards/accuracy/mean") if stage == "grpo" else [],
         "alarms": sorted({a for row in folder["metrics"] for a in row.get("alarms", []) if isinstance(a, str)}),
         "probe": probe_views(folder.get("probes", [])),
+        "tokens_generated": _rollout_tokens(folder["metrics"], (manifest or {}).get("config"), manifest) if stage == "grpo" else None,
+        "tokens_trained": max((n for n in (_number(r.get("num_tokens")) for r in folder["metrics"]) if n is not None), default=None),
     }
+
+
+def _rollout_tokens(metrics: list[dict[str, Any]], config: Any, manifest: dict[str, Any] | None) -> float | None:
+    """Completion tokens a GRPO run generated: each logged step's mean completion length times
+    the completions a step makes (batch x accumulation x processes), over the steps it stands for."""
+    if not isinstance(config, dict) or manifest is None:
+        return None
+    per_step = [_number(config.get(k)) for k in ("batch_size", "gradient_accumulation_steps")] + [_number(manifest.get("world_size")) or 1]
+    if any(v is None for v in per_step):
+        return None
+    completions = per_step[0] * per_step[1] * per_step[2]
+    total, previous = 0.0, 0
+    for row in _step_rows(metrics):
+        length = _number(row.get("completions/mean_length"))
+        if length is not None:
+            total += length * completions * (row["step"] - previous)
+            previous = row["step"]
+    return total or None
 
 
 def probe_views(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -265,6 +285,8 @@ def _distill_row(folder: dict[str, Any], student: dict[str, Any] | None) -> dict
         "finished_at": manifest.get("finished_at"),
         "student": student["path"] if student else None,
         "student_wall_seconds": student["wall_seconds"] if student else None,
+        "tokens_generated": None,  # the teacher's samples: collect() reads them from their manifest
+        "tokens_trained": student.get("tokens_trained") if student else None,
     }
 
 
@@ -346,6 +368,10 @@ def collect(found: dict[str, Any], root: str, *, generated_at: str | None = None
         student_path = _join(path, "student")
         student = runs.get(student_path)
         row = _distill_row(folders[path], student)
+        teacher = next((f["manifest"] for f in found["files"] if f["path"] == _join(path, "teacher_samples.jsonl")), None)
+        teacher_stats = (teacher or {}).get("stats") if isinstance((teacher or {}).get("stats"), dict) else {}
+        if _number(teacher_stats.get("samples")) is not None and _number(teacher_stats.get("mean_completion_tokens")) is not None:
+            row["tokens_generated"] = teacher_stats["samples"] * teacher_stats["mean_completion_tokens"]
         training.append(row)
         producers[path] = producers[student_path] = row
         if student is not None:
@@ -445,6 +471,16 @@ def duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def _count(value: float | None) -> str:
+    """A token count, short: 950, 48.2k, 1.3M (— when unknown)."""
+    if value is None:
+        return NO_VALUE
+    for limit, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            return f"{value / limit:.1f}{unit}"
+    return f"{value:.0f}"
+
+
 def _pct(value: float | None) -> str:
     return NO_VALUE if value is None else f"{100 * value:.1f}%"
 
@@ -477,7 +513,8 @@ def stage_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 def training_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """One row per training run."""
-    header = ["run", "stage", "status", "steps", "wall time", "first → last", "held-out loss", "world size", "alarms"]
+    header = ["run", "stage", "status", "steps", "wall time", "first → last", "held-out loss", "tokens generated / trained",
+              "world size", "alarms"]
     table = []
     for r in report["training"]:
         stage = r["stage"] + (f" ({r['mode']})" if r.get("mode") else "")
@@ -485,7 +522,8 @@ def training_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         held = NO_VALUE
         if r["eval_loss_before"] is not None or r["eval_loss_after"] is not None:
             held = f"{_num(r['eval_loss_before'])} → {_num(r['eval_loss_after'])}"
-        table.append([r["name"], stage, r["status"], str(r["steps"]), duration(r["wall_seconds"]), change, held,
+        compute = f"{_count(r.get('tokens_generated'))} / {_count(r.get('tokens_trained'))}"
+        table.append([r["name"], stage, r["status"], str(r["steps"]), duration(r["wall_seconds"]), change, held, compute,
                       NO_VALUE if r["world_size"] is None else str(r["world_size"]), ", ".join(r.get("alarms") or []) or NO_VALUE])
     return header, table
 
