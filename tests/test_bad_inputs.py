@@ -204,6 +204,8 @@ CATALOGUE = [
     ("reward-weight-not-number", "reward s.jsonl -r accuracy=high -o o.jsonl", 2, "--reward 'accuracy=high': weight 'high' is not a number"),
     ("reward-module-missing", "reward s.jsonl -r nosuchpkg.rewards:brevity -o o.jsonl", 2, "reward 'nosuchpkg.rewards:brevity': cannot import module 'nosuchpkg.rewards'"),
     ("reward-unknown-parameter", "reward s.jsonl -c rewards.yaml -o o.jsonl", 2, "reward 'accuracy': unknown parameter(s) strictness; valid parameters: none"),
+    ("reward-parameter-infinite", "reward s.jsonl -r overlong=1,max_length=.inf -o o.jsonl", 2,
+     "reward 'overlong': parameter max_length must be a finite number, got inf"),
     ("reward-column-missing", "reward noanswer.jsonl -r numeric -o o.jsonl", 2, "noanswer.jsonl:1: field 'answer' missing; reward 'numeric' needs it"),
     ("mixed-tasks-no-reward", "reward mixed.jsonl -o o.jsonl", 2, "the input mixes tasks (arithmetic, countdown); choose rewards with --reward"),
     ("reward-no-output", "reward s.jsonl", 2, "missing --output/-o"),
@@ -309,6 +311,7 @@ CATALOGUE = [
     ("run-folder-unfinished", "grpo p.jsonl -m {model} -o unfinished", 2, "unfinished: holds an unfinished run; pass --resume to continue it"),
     ("force-foreign-folder", "sft sft.jsonl -m {model} -o foreign --force", 2, "foreign: not an r1cli output folder (no manifest.json or r1cli_run.json); r1cli never replaces it"),
     ("run-folder-is-file", "grpo p.jsonl -m {model} -o a_file", 2, "a_file: exists and is not a folder"),
+    ("tiny-model-init-std-infinite", "tiny-model t --init-std inf", 2, "--init-std must be a finite number > 0, got inf"),
     ("tiny-model-not-empty", "tiny-model foreign", 2, "foreign: not an r1cli output folder (no manifest.json or r1cli_run.json); r1cli never replaces it"),
     ("distill-foreign-folder", "distill p.jsonl --teacher {model} --student {model} -o foreign", 2, "foreign: not an r1cli output folder (no manifest.json or r1cli_run.json); r1cli never replaces it"),
     # -- run folders read back (report) -----------------------------------------------------------

@@ -78,8 +78,8 @@ class TinySpec:
             raise R1Error(f"--heads {self.heads} must be divisible by --kv-heads {self.kv_heads}")
         if self.vocab_size < 300:
             raise R1Error(f"--vocab-size must be at least 300 (256 byte tokens, specials and some merges), got {self.vocab_size}")
-        if not self.init_std > 0:
-            raise R1Error(f"--init-std must be > 0, got {self.init_std}")
+        if not 0 < self.init_std < float("inf"):
+            raise R1Error(f"--init-std must be a finite number > 0, got {self.init_std}")
 
 
 def build_tokenizer(spec: TinySpec) -> Any:

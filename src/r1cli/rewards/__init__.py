@@ -185,6 +185,9 @@ class Reward:
         if unknown:
             valid = ", ".join(allowed) or "none"
             raise R1Error(f"reward {spec.name!r}: unknown parameter(s) {', '.join(unknown)}; valid parameters: {valid}")
+        for key, value in spec.params.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise R1Error(f"reward {spec.name!r}: parameter {key} must be a finite number, got {value}")
         check = getattr(self.fn, "check_params", None)
         if callable(check):  # settings a reward can judge alone (a model path), before any scoring or training
             check(**{**allowed, **spec.params})
