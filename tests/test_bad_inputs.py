@@ -62,6 +62,9 @@ def _files(root: Path) -> None:
     (root / "rewards_int.yaml").write_text("rewards: 3\n")
     (root / "distill.yaml").write_text("reject: {keep: correct, bogus: 1}\n")
     write_jsonl(root / "noanswer_data.jsonl", [{"question": "What is 2 + 2?"}])
+    import pandas as pd
+
+    pd.DataFrame({"question": ["What is 1 + 1?", "What is 2 + 2?"], "answer": ["#### 2", float("nan")]}).to_parquet(root / "nan_gold.parquet")
     write_jsonl(root / "int_problem.jsonl", [{"problem": 12, "answer": "3"}])
     # What Python's json reads but no record may hold (json.dumps writes NaN; the rest by hand).
     (root / "nan.jsonl").write_text(json.dumps({**PROMPT, "answer": float("nan")}) + "\n")
@@ -269,6 +272,8 @@ CATALOGUE = [
     ("field-not-key-value", "prepare arithmetic --field question -o o.jsonl", 2, "--field 'question': expected KEY=VALUE"),
     ("generator-option-unknown", "prepare arithmetic --option colour=3 -o o.jsonl", 2, "--option colour: task 'arithmetic' has no such option; its options: digits, ops"),
     ("data-column-missing", "prepare gsm8k --data noanswer_data.jsonl -o o.jsonl", 2, "noanswer_data.jsonl:1: field 'answer': missing; map the gold answer column with --field answer=COLUMN"),
+    ("data-gold-nan", "prepare gsm8k --data nan_gold.parquet -o o.jsonl", 2,
+     "nan_gold.parquet#2: field 'answer': no gold answer (empty, NaN, or no final answer in the solution); fix or drop the row"),
     ("data-wrong-type", "prepare math --data int_problem.jsonl -o o.jsonl", 2, "int_problem.jsonl:1: field 'problem': must be a non-empty string"),
     ("data-folder-without-data", "prepare math --data foreign -o o.jsonl", 2, "foreign: no data files (expected .jsonl, .json, .parquet, .csv files or a `datasets` folder)"),
     ("n-zero", "prepare arithmetic -n 0 -o o.jsonl", 2, "-n (config key 'n') must be at least 1, got 0"),

@@ -166,6 +166,11 @@ def build_prompts(src: PromptSource) -> tuple[list[dict[str, Any]], dict[str, An
         if acol not in row and not (task.gold_in_solution and "solution" in row):
             raise DataError(where, "missing; map the gold answer column with --field answer=COLUMN", field=acol)
         gold = task.gold(renamed) if task.gold else renamed.get("answer")
+        if gold is None or (isinstance(gold, str) and not gold.strip()):
+            # An empty cell (a parquet/CSV NaN reads as None) or a solution with no final answer:
+            # a prompt nothing can judge would score null in every reward, silently.
+            raise DataError(where, "no gold answer (empty, NaN, or no final answer in the solution); fix or drop the row",
+                            field=acol)
         idcol = mapping.get("id") or next((c for c in ("id", "unique_id") if c in row), None)
         rid = str(row[idcol]) if idcol and row.get(idcol) is not None else f"{task.name}-{i}"
         extra = {k: v for k, v in row.items() if k not in (qcol, acol) and k not in RESERVED}
