@@ -1,7 +1,7 @@
 """Length-shaping rewards: cosine-scaled accuracy, DAPO's overlong punishment, n-gram repetition.
 
     r1cli reward samples.jsonl --reward cosine -o scored.jsonl
-    r1cli grpo --config recipes/qwen-0.5b/grpo/config.yaml   # rewards: {math: 1.0, overlong: {weight: 1.0, max_length: 4096}}
+    r1cli grpo prompts.jsonl -m MODEL -r accuracy -r overlong=1,max_length=4096 -o runs/rl
 
 `cosine` and `overlong` measure length in tokens: under GRPO TRL passes `completion_ids`;
 offline, records from `r1cli sample` carry `completion_tokens`. Text alone is refused rather
