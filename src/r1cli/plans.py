@@ -42,13 +42,6 @@ def size(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
 def show(stage: str, plan: dict[str, Any]) -> None:
     """The plan on stderr, one fact a line (stdout stays for data)."""
     info(f"{stage} --dry-run: nothing was written; the plan:")

@@ -251,11 +251,7 @@ def fit(stage: Stage, cfg: TrainConfig, ref: Any, output: str | Path, *, force: 
     args.distributed_state.wait_for_everyone()
     model = cfg.model_for_trainer(ref, args, device)
     manifest = artifacts.Manifest(stage.name, stage.manifest_config, stage.inputs, stage.model_identity or ref.identity())
-    # Stdout is for data: what a library prints while the trainer is built goes to stderr, as in
-    # `train` (under DeepSpeed ZeRO-3 the model is built inside zero.Init, which starts the
-    # process group and prints that its CPU all-reduce op was built).
-    with contextlib.redirect_stdout(sys.stderr):
-        trainer = stage.trainer(model, args, cfg.lora_config(ref))
+    trainer = _trainer(stage, cfg, ref, args, model)
     callback = make_callback(folder, stage.name, note_keys=stage.note_keys, samples_every=stage.samples_every,
                              health=stage.health, stop_on_alarm=stage.stop_on_alarm, probe=stage.probe)
     attach(trainer, callback)
@@ -272,6 +268,15 @@ def fit(stage: Stage, cfg: TrainConfig, ref: Any, output: str | Path, *, force: 
     return stats
 
 
+def _trainer(stage: Stage, cfg: TrainConfig, ref: Any, args: Any, model: Any) -> Any:
+    """The stage's trainer, built on the loaded model."""
+    # Stdout is for data: what a library prints while the trainer is built goes to stderr, as in
+    # `train` (under DeepSpeed ZeRO-3 the model is built inside zero.Init, which starts the
+    # process group and prints that its CPU all-reduce op was built).
+    with contextlib.redirect_stdout(sys.stderr):
+        return stage.trainer(model, args, cfg.lora_config(ref))
+
+
 def _plan(stage: Stage, cfg: TrainConfig, ref: Any, device: str) -> dict[str, Any]:
     """One real training step in a throw-away folder (which also gets one checkpoint, to weigh
     it), and from it the run's plan."""
@@ -279,17 +284,14 @@ def _plan(stage: Stage, cfg: TrainConfig, ref: Any, device: str) -> dict[str, An
     import tempfile
     import time
 
-    from r1cli import plans
+    from r1cli import plans, trl_compat
+    from r1cli.commands.report import duration
 
     with tempfile.TemporaryDirectory(prefix="r1cli-dry-run-") as tmp:
         args = cfg.trl_config(stage.config_class, Path(tmp), device, **stage.args)
         t0 = time.monotonic()
-        model = cfg.model_for_trainer(ref, args, device)
-        with contextlib.redirect_stdout(sys.stderr):
-            trainer = stage.trainer(model, args, cfg.lora_config(ref))
+        trainer = _trainer(stage, cfg, ref, args, cfg.model_for_trainer(ref, args, device))
         load_seconds = time.monotonic() - t0
-        from r1cli import trl_compat
-
         trl_compat.quiet_trainer_output(trainer)
         per_epoch = max(1, len(trainer.get_train_dataloader()) // max(1, cfg.gradient_accumulation_steps))
         steps = cfg.max_steps if cfg.max_steps > 0 else math.ceil(per_epoch * cfg.epochs)
@@ -307,7 +309,7 @@ def _plan(stage: Stage, cfg: TrainConfig, ref: Any, device: str) -> dict[str, An
                     f"{cfg.world_size} process(es)",
             **work,
             "measured": f"one step in {step_seconds:.1f} s on {device} (model and trainer ready in {load_seconds:.1f} s)",
-            "estimated time": f"about {plans.duration(steps * step_seconds)} (the first step carries start-up costs)",
+            "estimated time": f"about {duration(steps * step_seconds)} (the first step carries start-up costs)",
             "peak memory": plans.size(plans.peak_memory_bytes()),
             "checkpoints": (f"every {cfg.save_steps} steps, {kept} kept at a time, {plans.size(weight)} each "
                             f"(about {plans.size(kept * weight)} on disk)" if kept else

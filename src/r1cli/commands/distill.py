@@ -149,10 +149,7 @@ def _dry_run(prompts: Any, out: Path, cfg: DistillConfig, tref: Any, sref: Any, 
         saved.write_text("".join(artifacts.dumps(r) for r in prompts.records), encoding="utf-8")
         if cfg.mode == "token" and cfg.on_policy:
             return _train_token(saved, Path(tmp) / "student", cfg, tref, sref, on_policy=True, dry_run=True)
-        scfg = sample.SampleConfig.build(model=cfg.teacher, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
-                                         max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_size=cfg.batch_size_sampling,
-                                         device=cfg.device, trust_remote_code=cfg.trust_remote_code)
-        plan = sample.run(str(saved), str(Path(tmp) / "teacher_samples.jsonl"), scfg, dry_run=True)
+        plan = sample.run(str(saved), str(Path(tmp) / "teacher_samples.jsonl"), _teacher_config(cfg), dry_run=True)
     info("distill --dry-run: the student then trains on the teacher's samples that pass (sequence level: what rejection "
          f"keeps); once they exist, `r1cli sft {out}/sft_data.jsonl -m {cfg.model} --dry-run` times its steps")
     return plan
@@ -201,13 +198,20 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+def _teacher_config(cfg: DistillConfig) -> Any:
+    """The teacher's sampling settings, as `r1cli sample` takes them."""
+    from r1cli.commands import sample
+
+    return sample.SampleConfig.build(model=cfg.teacher, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
+                                     max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_size=cfg.batch_size_sampling,
+                                     device=cfg.device, trust_remote_code=cfg.trust_remote_code)
+
+
 def _teacher_samples(prompts: Path, out: Path, cfg: DistillConfig, steps: dict[str, Any]) -> Path:
     from r1cli.commands import sample
 
     path = out / "teacher_samples.jsonl"
-    scfg = sample.SampleConfig.build(model=cfg.teacher, k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
-                                     max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_size=cfg.batch_size_sampling,
-                                     device=cfg.device, trust_remote_code=cfg.trust_remote_code)
+    scfg = _teacher_config(cfg)
     if not _reusable(out, path.name, scfg.to_dict()):
         sample.run(str(prompts), str(path), scfg)
     steps["sample"] = (artifacts.read_manifest(path) or {}).get("stats")

@@ -225,15 +225,16 @@ def _training_row(folder: dict[str, Any]) -> dict[str, Any]:
         "accuracy_curve": curve(folder["metrics"], "rewards/accuracy/mean") if stage == "grpo" else [],
         "alarms": sorted({a for row in folder["metrics"] for a in row.get("alarms", []) if isinstance(a, str)}),
         "probe": probe_views(folder.get("probes", [])),
-        "tokens_generated": _rollout_tokens(folder["metrics"], (manifest or {}).get("config"), manifest) if stage == "grpo" else None,
+        "tokens_generated": _rollout_tokens(folder["metrics"], manifest) if stage == "grpo" else None,
         "tokens_trained": max((n for n in (_number(r.get("num_tokens")) for r in folder["metrics"]) if n is not None), default=None),
     }
 
 
-def _rollout_tokens(metrics: list[dict[str, Any]], config: Any, manifest: dict[str, Any] | None) -> float | None:
+def _rollout_tokens(metrics: list[dict[str, Any]], manifest: dict[str, Any] | None) -> float | None:
     """Completion tokens a GRPO run generated: each logged step's mean completion length times
     the completions a step makes (batch x accumulation x processes), over the steps it stands for."""
-    if not isinstance(config, dict) or manifest is None:
+    config = (manifest or {}).get("config")
+    if not isinstance(config, dict):
         return None
     per_step = [_number(config.get(k)) for k in ("batch_size", "gradient_accumulation_steps")] + [_number(manifest.get("world_size")) or 1]
     if any(v is None for v in per_step):
@@ -610,31 +611,39 @@ def _pyplot() -> Any:
     return plt
 
 
+def _run_label(run: dict[str, Any]) -> str:
+    return run["name"] + (" (unfinished)" if run["status"] != "finished" else "")
+
+
+def _step_axis(ax: Any) -> None:
+    """An x axis of training steps (whole numbers), with a light grid."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("training step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+
+
 def plot_reward(report: dict[str, Any], path: Path) -> bool:
     """Reward mean over steps, one line per GRPO run, a light band of +- reward_std."""
     runs = [r for r in report["training"] if r["stage"] == "grpo" and r["curve"]]
     if not runs:
         return False
     plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
-
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     banded = False
     try:
         for r in runs:
             steps = [p["step"] for p in r["curve"]]
             values = [p["value"] for p in r["curve"]]
-            label = r["name"] + (" (unfinished)" if r["status"] != "finished" else "")
-            (line,) = ax.plot(steps, values, marker="o" if len(steps) <= 40 else None, markersize=3, linewidth=1.5, label=label)
+            (line,) = ax.plot(steps, values, marker="o" if len(steps) <= 40 else None, markersize=3, linewidth=1.5, label=_run_label(r))
             if all(p["std"] is not None for p in r["curve"]):
                 banded = True
                 ax.fill_between(steps, [v - p["std"] for v, p in zip(values, r["curve"])],
                                 [v + p["std"] for v, p in zip(values, r["curve"])], color=line.get_color(), alpha=0.15, linewidth=0)
         ax.set_title("GRPO reward over training steps" + (" (band: ± reward std)" if banded else ""))
-        ax.set_xlabel("training step")
         ax.set_ylabel("reward (mean over the step's completions)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(True, alpha=0.3)
+        _step_axis(ax)
         ax.legend(loc="best", fontsize="small")
         fig.tight_layout()
         fig.savefig(path)
@@ -650,21 +659,16 @@ def plot_length(report: dict[str, Any], path: Path) -> bool:
     if not runs:
         return False
     plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
-
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=120)
     try:
         for r in runs:
-            label = r["name"] + (" (unfinished)" if r["status"] != "finished" else "")
-            left.plot([p["step"] for p in r["length_curve"]], [p["value"] for p in r["length_curve"]], linewidth=1.5, label=label)
+            left.plot([p["step"] for p in r["length_curve"]], [p["value"] for p in r["length_curve"]], linewidth=1.5, label=_run_label(r))
             accuracy = r.get("accuracy_curve") or []
-            right.plot([p["step"] for p in accuracy], [p["value"] for p in accuracy], linewidth=1.5, label=label)
+            right.plot([p["step"] for p in accuracy], [p["value"] for p in accuracy], linewidth=1.5, label=_run_label(r))
         left.set_title("mean completion length (tokens)")
         right.set_title("accuracy reward (mean over the step's completions)")
-        for ax in (left, right):
-            ax.set_xlabel("training step")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.grid(True, alpha=0.3)
+        _step_axis(left)
+        _step_axis(right)
         left.legend(loc="best", fontsize="small")
         fig.tight_layout()
         fig.savefig(path)

@@ -10,7 +10,9 @@ without duplicating or losing a completed group. Other settings are refused unle
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,32 +86,24 @@ def run(input_path: str, output: str, cfg: SampleConfig, *, force: bool = False,
         warn(f"sample: {fitted.truncated} prompt(s) over {fitted.limit:,} tokens cut to at most their last {fitted.limit:,} tokens "
              "(--long-prompts truncate)")
 
-    from r1cli.device import pick_device, pick_dtype
+    from r1cli.device import pick_device
 
     device = pick_device(cfg.device)
     backend_name = backends.choose(cfg.backend, device, gguf=ref.gguf_file is not None)
     params = backends.SamplingParams(cfg.k, cfg.temperature, cfg.top_p, cfg.max_new_tokens, tuple(cfg.stop))
+    if dry_run:
+        return _dry_run(cfg, params, lambda: _engine(cfg, ref, tokenizer, device, backend_name), prompt_ids, device, backend_name)
     manifest = Manifest("sample", cfg.to_dict(), [loaded.info], ref.identity())
     header = None if artifacts.is_stream(output) else {
         "stage": "sample", "model": ref.identity(), "input_sha256": loaded.info.sha256, **cfg.settings()
     }
-    if dry_run:
-        return _dry_run(cfg, ref, tokenizer, prompt_ids, device, backend_name)
 
     with JsonlOutput(output, force=force, header=header) as out:
         done_ids = _complete_groups(out, cfg.k)
         todo = [i for i, r in enumerate(loaded.records) if r["id"] not in done_ids]
         if done_ids:
             info(f"sample: resuming {output}: {len(done_ids)} of {len(loaded.records)} prompts already done")
-        dtype = pick_dtype(device, cfg.dtype)
-        engine = backends.create(
-            backend_name,
-            lambda: models.load_model(ref, device=device, dtype=dtype, trust_remote_code=cfg.trust_remote_code),
-            tokenizer,
-            base=ref.base, adapter=ref.adapter, tokenizer_source=ref.tokenizer_source,
-            dtype=str(dtype).removeprefix("torch."), seed=cfg.seed, trust_remote_code=cfg.trust_remote_code,
-            **({"engine_args": cfg.vllm} if backend_name == "vllm" else {}),
-        )
+        engine = _engine(cfg, ref, tokenizer, device, backend_name)
         # Similar lengths batched together waste less compute on padding.
         todo.sort(key=lambda i: len(prompt_ids[i]))
         reasons = {"stop": 0, "length": 0}
@@ -147,22 +141,35 @@ def run(input_path: str, output: str, cfg: SampleConfig, *, force: bool = False,
     return stats
 
 
-def _dry_run(cfg: SampleConfig, ref: Any, tokenizer: Any, prompt_ids: list[list[int]], device: str, backend_name: str) -> dict[str, Any]:
-    """Every check done; now one batch of the real run, cut to a few tokens, timed."""
-    from r1cli import backends, models, plans
+def _engine(cfg: SampleConfig, ref: Any, tokenizer: Any, device: str, backend_name: str) -> Any:
+    """The sampling backend, with the model loaded (vLLM loads its own)."""
+    from r1cli import backends, models
     from r1cli.device import pick_dtype
 
     dtype = pick_dtype(device, cfg.dtype)
+    return backends.create(
+        backend_name,
+        lambda: models.load_model(ref, device=device, dtype=dtype, trust_remote_code=cfg.trust_remote_code),
+        tokenizer,
+        base=ref.base, adapter=ref.adapter, tokenizer_source=ref.tokenizer_source,
+        dtype=str(dtype).removeprefix("torch."), seed=cfg.seed, trust_remote_code=cfg.trust_remote_code,
+        **({"engine_args": cfg.vllm} if backend_name == "vllm" else {}),
+    )
+
+
+def _dry_run(cfg: SampleConfig, params: Any, engine: Callable[[], Any], prompt_ids: list[list[int]], device: str,
+             backend_name: str) -> dict[str, Any]:
+    """Every check done; now the model loaded and one batch of the real run, cut to a few
+    tokens, timed."""
+    from r1cli import plans
+    from r1cli.commands.report import duration
+
     t0 = time.monotonic()
-    engine = backends.create(backend_name, lambda: models.load_model(ref, device=device, dtype=dtype, trust_remote_code=cfg.trust_remote_code),
-                             tokenizer, base=ref.base, adapter=ref.adapter, tokenizer_source=ref.tokenizer_source,
-                             dtype=str(dtype).removeprefix("torch."), seed=cfg.seed, trust_remote_code=cfg.trust_remote_code,
-                             **({"engine_args": cfg.vllm} if backend_name == "vllm" else {}))
+    backend = engine()
     load_seconds = time.monotonic() - t0
     batch = prompt_ids[: cfg.batch_size]
-    params = backends.SamplingParams(cfg.k, cfg.temperature, cfg.top_p, min(cfg.max_new_tokens, plans.DRY_TOKENS), tuple(cfg.stop))
     t0 = time.monotonic()
-    groups = engine.generate(batch, params, cfg.seed)
+    groups = backend.generate(batch, dataclasses.replace(params, max_new_tokens=min(cfg.max_new_tokens, plans.DRY_TOKENS)), cfg.seed)
     seconds = time.monotonic() - t0
     tokens = sum(g.completion_tokens for group in groups for g in group)
     rate = tokens / seconds if seconds > 0 else float("inf")
@@ -172,7 +179,7 @@ def _dry_run(cfg: SampleConfig, ref: Any, tokenizer: Any, prompt_ids: list[list[
                 f"({sum(map(len, prompt_ids)):,} prompt tokens, the longest {max(map(len, prompt_ids)):,})",
         "measured": f"{tokens} tokens in {seconds:.1f} s on {device} with the {backend_name} backend ({rate:,.0f} tok/s; "
                     f"model loaded in {load_seconds:.1f} s)",
-        "estimated time": f"at most {plans.duration(most / rate)} if every completion reaches --max-new-tokens",
+        "estimated time": f"at most {duration(most / rate)} if every completion reaches --max-new-tokens",
         "peak memory": plans.size(plans.peak_memory_bytes()),
     }
     plans.show("sample", plan)
