@@ -9,20 +9,42 @@ one SFT record whose completion is written in one of three ways:
     direct   the answer alone, right only --direct-accuracy of the time (a dropped carry or a
              slip of ten otherwise): short and often wrong
     worked   the column steps, then "so the answer is N": long and (nearly) always right
-    tagged   the worked answer in R1's tags, <think> steps </think> <answer> N </answer>: rare
+    tagged   the worked answer in R1's tags, <think> steps , so the answer is N </think>
+             <answer> N </answer>: rare
              (--tagged), so the base has seen the format but seldom writes it
 
 So the base sometimes answers at once and sometimes works the sum out, and working it out pays:
 the situation in which R1-Zero's RL made the model think longer. Nothing here is R1-specific
 beyond the rare tagged documents; the R1-Zero template the prompts use describes the format.
 
-Not yet wired into this folder's Makefile. Measured on 2026-12-01 (2.1M-parameter base, 600
-steps of full SFT on 4,000 plain-prompt and 1,000 R1-Zero-template documents, --direct 0.4,
---tagged 0.1, then GRPO with LoRA from it, accuracy + format=1, lr 1e-3, 100 steps; 200 held-out
-problems, k = 4 at temperature 1.0): held-out accuracy 24.6% -> 63.6% and mean length 21.8 ->
-30.8 tokens (1.41x: the worked answers won), but the format stayed rare (4.0% -> 3.1%): the base's
-tagged answers were never right (0 of 35), so the format reward competed with accuracy instead
-of riding on it.
+Not yet wired into this folder's Makefile (the branch wip/issue-15 wires it: dialog-template
+plain documents, R1-Zero-template prompts for RL and eval, `grpo --probe`, both students fully
+fine-tuned). What was measured with it, 2.1M-parameter base (hidden 256, 2 layers), full SFT from
+random weights, lr 1e-3, batch 32, 600 steps on 4,000 plain or dialog documents plus 1,000
+R1-Zero-template documents (only those tagged, --tagged of them) and the one-digit facts;
+then GRPO with LoRA from the base on R1-Zero-template prompts (G 8, 32 completions a step, lr
+1e-3, temperature 1.0, up to 64 tokens); base figures from 200 held-out problems x 4 samples:
+
+- 2026-12-01, bare-question documents, tagged 10% of all: accuracy 24.6% -> 63.6%, mean length
+  21.8 -> 30.8 tokens (1.41x), format 4.0% -> 3.1%; the base's tagged answers were never right.
+- 2026-12-05, bare-question documents, 8% / 25% of the template ones tagged: the base reads the
+  operands behind the long template only sometimes (worked answers right 35% in one run, 2% in
+  the other, the same corpus bar the tags): competence sits on a knife's edge at 600 steps.
+- Dialog documents ("User: {question}. Assistant:", which ends as the R1-Zero template does, so
+  operand reading carries over): worked answers right 37-64% under the template, direct ones
+  1%, but tagged ones 0-9% (the model reads the operands one token further back after <think>
+  only from the few tagged documents). Base format 5% (15% tagged) or 13% (25% tagged).
+  GRPO, accuracy 1 + format 0.5, 80 steps: with 25% tagged the format died (0.06 -> 0.00) while
+  accuracy rose 0.12 -> 0.97 and length 12.7 -> 29.5 tokens (2.3x): the worked answers won;
+  with 15% it oscillated (format 0.09 -> 0.62, accuracy 0.09 -> 0.31). With format 1.0, 120
+  steps: the format won (-> 0.94-1.00) and accuracy fell to 0-0.1. Restating the problem
+  before the steps ("a + b : steps") made the tagged answers worse, not better.
+
+So on this base the format and accuracy rewards compete, because a tagged answer is almost never
+a right one; R1-Zero's format emerged because the base's tagged answers were as good as its
+untagged ones. The next thing to try: a base that reads operands by content, not position (more
+layers, or documents whose lead-in before the steps varies), so tagged and untagged answers are
+equally often right.
 """
 
 from __future__ import annotations
@@ -52,9 +74,10 @@ def completion(record: dict[str, Any], style: str, rng: random.Random, direct_ac
     (a, b), op, answer, steps = record["operands"], record["op"], int(record["answer"]), record["solution"]
     if style == "direct":
         return f" {answer if rng.random() < direct_accuracy else slip(a, b, op, rng)}"
+    worked = f"{steps} , so the answer is {answer}"
     if style == "worked":
-        return f" {steps} , so the answer is {answer}"
-    return f" <think> {steps} </think> <answer> {answer} </answer>"
+        return f" {worked}"
+    return f" <think> {worked} </think> <answer> {answer} </answer>"
 
 
 def corpus(records: list[dict[str, Any]], *, seed: int, direct: float, tagged: float, direct_accuracy: float) -> list[dict[str, Any]]:
