@@ -38,7 +38,10 @@ then GRPO with LoRA from the base on R1-Zero-template prompts (G 8, 32 completio
   accuracy rose 0.12 -> 0.97 and length 12.7 -> 29.5 tokens (2.3x): the worked answers won;
   with 15% it oscillated (format 0.09 -> 0.62, accuracy 0.09 -> 0.31). With format 1.0, 120
   steps: the format won (-> 0.94-1.00) and accuracy fell to 0-0.1. Restating the problem
-  before the steps ("a + b : steps") made the tagged answers worse, not better.
+  before the steps ("a + b : steps") made the tagged answers worse, not better. Varying lead-ins
+  before the worked steps ("so", "let me think :", ...; 25% tagged) lifted tagged answers to
+  20% right (worked ones 55%) with the format at 30% in the base; GRPO still chose the worked
+  answers (format 0.34 -> 0.00, accuracy 0.28 -> 0.94).
 
 The whole pipeline wired that way (branch wip/issue-15-run; dialog documents, 25% of template
 documents tagged, format 0.5; both students fully fine-tuned), 2026-12-05, 200 held-out problems
@@ -54,7 +57,7 @@ machine, so the <= 15 min budget looks reachable.
 So on this base the format and accuracy rewards compete, because a tagged answer is almost never
 a right one; R1-Zero's format emerged because the base's tagged answers were as good as its
 untagged ones. The next thing to try: a base that reads operands by content, not position (more
-layers, or documents whose lead-in before the steps varies), so tagged and untagged answers are
+layers, or more varied documents than the lead-ins above), so tagged and untagged answers are
 equally often right.
 """
 
