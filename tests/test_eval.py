@@ -100,8 +100,15 @@ def test_eval_samples_from_any_system(tmp_path, cli):
     assert ra["pass@4"] == pytest.approx(1.0)
     assert rb["pass@1"] == pytest.approx((1.0 + 0.5) / 2)
     assert rb["cons@4"] == pytest.approx(1.0)  # p2: a 2-2 tie goes to "5", seen first
-    assert "system_a" in r.stderr and "cons@4" in r.stderr, "a table on stderr"
+    assert "system_a" in r.stderr and "cons@4" in r.stderr and "R1 format" in r.stderr, "a table on stderr"
     assert (tmp_path / "eval.json.manifest.json").exists()
+    # R1-Zero's format, right or wrong: none of these answers has its <think> block.
+    assert ra["format_rate"] == rb["format_rate"] == 0.0
+    c = write_jsonl(tmp_path / "system_c.jsonl", _samples([
+        ("p1", "12", ["<think>6 + 6 = 12</think> <answer>12</answer>", "<think>6 + 6</think><answer>13</answer>", "12", "<think></think><answer>12</answer>"]),
+    ]))
+    r = cli("eval", c, "-o", "-")
+    assert r.code == 0 and json.loads(r.stdout)["runs"][0]["format_rate"] == pytest.approx(0.5)  # an empty thought does not count
     r = cli("eval", a, "-o", "-")
     assert r.code == 0 and json.loads(r.stdout)["runs"][0]["name"] == "system_a"
 

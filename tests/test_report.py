@@ -154,7 +154,8 @@ def test_markdown_and_json(run_dir):
     assert "![pass@1 and cons@k per model](pass_at_1.png)" in md and "reward.png" not in md
     parsed = json.loads(report.to_json(data))  # NaN from eval becomes null, never invalid JSON
     assert parsed["evaluations"][4]["cons@k"] is None and parsed["evaluations"][4]["metrics"]["cons@2"] is None
-    assert set(parsed) == {"run_dir", "generated_at", "r1cli_version", "evaluations", "training", "artifacts", "eval_files", "plots"}
+    assert set(parsed) == {"run_dir", "generated_at", "r1cli_version", "evaluations", "seeds", "training", "artifacts", "eval_files", "plots"}
+    assert parsed["seeds"] == []  # no seed-N/ folders here
 
 
 def test_one_eval_file_gives_concrete_headers():
@@ -328,3 +329,35 @@ def test_grpo_runs_show_alarms_length_and_the_probe_answers(tmp_path):
     _assert_png(root / "report" / report.LENGTH_PLOT)
     markdown = (root / "report" / "report.md").read_text()
     assert "answered a held-out prompt" in markdown and "answer at 10" in markdown and "not shown" not in markdown
+    # A long prompt keeps its end, where the question is, not the template before it.
+    long = report._probe_markdown("rl", {"id": "t", "prompt": "template " * 100 + "What is 2 + 3?", "answers": []})
+    assert "\n… " in long and long.count("template") < 100 and long.endswith("What is 2 + 3?\n```\n")
+
+
+def test_repeats_under_seed_folders_are_averaged(tmp_path):
+    """seed-0/, seed-1/, seed-2/ hold the same pipeline: each model's mean ± sd over the seeds,
+    in the table, the markdown and the pass@1 plot; a model under one seed only is left out."""
+    root = tmp_path / "seeds"
+    _write(root / "base" / "manifest.json", _manifest("tiny-model", "09:00:00", "09:00:01"))
+    for seed, (base, zero) in enumerate(((0.5, 0.7), (0.4, 0.9), (0.6, 0.8))):
+        folder = root / f"seed-{seed}"
+        _write(folder / "grpo" / "manifest.json", _manifest("grpo", "10:00:00", "10:01:00", {"steps": 2}))
+        # The base is shared (trained once, at the top); each seed's eval samples it again.
+        entries = [_entry(f"{root}/base", 4, base, base + 0.1, tokens=10.0 + seed), _entry(f"{folder}/grpo", 4, zero, zero, format_rate=zero)]
+        if seed == 0:
+            entries.append(_entry(f"{folder}/extra", 4, 0.3, 0.3))
+        _eval(folder, "evals.json", f"10:0{seed + 2}:00", entries)
+    out = report.run(str(root))
+    rows = {r["name"]: r for r in out["seeds"]}
+    assert list(rows) == ["base", "grpo"] and rows["grpo"]["stage"] == "grpo" and rows["base"]["seeds"] == [0, 1, 2]
+    assert rows["base"]["pass@1"]["mean"] == pytest.approx(0.5) and rows["base"]["pass@1"]["sd"] == pytest.approx(0.1)
+    assert rows["grpo"]["cons@k"]["values"] == pytest.approx([0.7, 0.9, 0.8])
+    assert rows["base"]["mean_completion_tokens"]["mean"] == pytest.approx(11.0)
+    header, table = report.seeds_table(out)
+    assert header == ["run", "stage", "seeds", "pass@1", "pass@4", "cons@4", "R1 format", "mean tokens"]
+    assert table[1] == ["grpo", "grpo", "0,1,2", "80.0 ± 10.0%", "100.0 ± 0.0%", "80.0 ± 10.0%", "80.0 ± 10.0%", "10.0 ± 0.0"]
+    assert table[0][6] == "-"  # eval files older than format_rate: no value, not 0
+    md = (root / "report" / "report.md").read_text()
+    assert "mean ± standard deviation over 3 seeds" in md and "| base | tiny-model | 0,1,2 | 50.0 ± 10.0% |" in md
+    assert "seed-0/extra" in md  # each seed's own rows are still listed
+    _assert_png(root / "report" / report.PASS_PLOT)

@@ -8,57 +8,54 @@ one SFT record whose completion is written in one of three ways:
 
     direct   the answer alone, right only --direct-accuracy of the time (a dropped carry or a
              slip of ten otherwise): short and often wrong
-    worked   the column steps, then "so the answer is N": long and (nearly) always right
-    tagged   the worked answer in R1's tags, <think> steps , so the answer is N </think>
-             <answer> N </answer>: rare
-             (--tagged), so the base has seen the format but seldom writes it
+    worked   " : " and the column steps, then ", so the answer is N": long and right
+    tagged   the worked answer in R1's tags, " <think> steps , so the answer is N </think>
+             <answer> N </answer>": rare (--tagged), so the base has met the format but seldom
+             writes it
 
 So the base sometimes answers at once and sometimes works the sum out, and working it out pays:
 the situation in which R1-Zero's RL made the model think longer. Nothing here is R1-specific
 beyond the rare tagged documents; the R1-Zero template the prompts use describes the format.
 
-Not yet wired into this folder's Makefile (the branch wip/issue-15-run wires it: dialog-template
-plain documents, R1-Zero-template prompts for RL and eval, `grpo --probe`, both students fully
-fine-tuned). What was measured with it, 2.1M-parameter base (hidden 256, 2 layers), full SFT from
-random weights, lr 1e-3, batch 32, 600 steps on 4,000 plain or dialog documents plus 1,000
-R1-Zero-template documents (only those tagged, --tagged of them) and the one-digit facts;
-then GRPO with LoRA from the base on R1-Zero-template prompts (G 8, 32 completions a step, lr
-1e-3, temperature 1.0, up to 64 tokens); base figures from 200 held-out problems x 4 samples:
+The colon matters. The tiny base (2 layers) finds the operands by their distance from the token
+it is writing, so a worked answer that starts right after "Assistant:" and a tagged one that
+starts after " <think> " are, to it, two different skills, and it learns the second from the few
+tagged documents only. Its tagged answers were then almost never right, and RL had to choose
+between the format reward and the accuracy reward (measured below). " : " is the same shape as
+" <think> " (a space, one token, a space), so the steps sit at the same distance from the
+question either way and what the base learns from the worked documents carries over into the
+tags, as a large model's reasoning does.
 
-- 2026-12-01, bare-question documents, tagged 10% of all: accuracy 24.6% -> 63.6%, mean length
-  21.8 -> 30.8 tokens (1.41x), format 4.0% -> 3.1%; the base's tagged answers were never right.
-- 2026-12-05, bare-question documents, 8% / 25% of the template ones tagged: the base reads the
-  operands behind the long template only sometimes (worked answers right 35% in one run, 2% in
-  the other, the same corpus bar the tags): competence sits on a knife's edge at 600 steps.
-- Dialog documents ("User: {question}. Assistant:", which ends as the R1-Zero template does, so
-  operand reading carries over): worked answers right 37-64% under the template, direct ones
-  1%, but tagged ones 0-9% (the model reads the operands one token further back after <think>
-  only from the few tagged documents). Base format 5% (15% tagged) or 13% (25% tagged).
-  GRPO, accuracy 1 + format 0.5, 80 steps: with 25% tagged the format died (0.06 -> 0.00) while
-  accuracy rose 0.12 -> 0.97 and length 12.7 -> 29.5 tokens (2.3x): the worked answers won;
-  with 15% it oscillated (format 0.09 -> 0.62, accuracy 0.09 -> 0.31). With format 1.0, 120
-  steps: the format won (-> 0.94-1.00) and accuracy fell to 0-0.1. Restating the problem
-  before the steps ("a + b : steps") made the tagged answers worse, not better. Varying lead-ins
-  before the worked steps ("so", "let me think :", ...; 25% tagged) lifted tagged answers to
-  20% right (worked ones 55%) with the format at 30% in the base; GRPO still chose the worked
-  answers (format 0.34 -> 0.00, accuracy 0.28 -> 0.94).
+Measured (2026-12-05; 2.1M-parameter base, hidden 256, 2 layers, full SFT from random weights,
+lr 1e-3, batch 32, 600 steps on 4,000 dialog documents, "User: {question}. Assistant:", plus
+1,000 R1-Zero-template documents, of which only these may be tagged, and the one-digit facts;
+base samples: 200 held-out problems x 4 at temperature 1.0; GRPO: LoRA from the base, R1-Zero
+template, accuracy 1.0 + format 0.5, G 8, 32 completions a step, lr 1e-3, 80 steps, figures
+averaged over its first 3 and last 5 logged steps):
 
-The whole pipeline wired that way (branch wip/issue-15-run; dialog documents, 25% of template
-documents tagged, format 0.5; both students fully fine-tuned), 2026-12-05, 200 held-out problems
-x 8 at temperature 0.6, pass@1 / cons@8 / mean tokens: base 50.2% / 77.0% / 25.6; R1-Zero 95.1% /
-96.5% / 31.0 (its training format reward 0.06 -> 0.00, length 12.7 -> 29.5); cold start (SFT on
-prepare --targets solutions) 17.4% / 23.0%; cold start + RL 28.7% / 31.0%; rejection-sampled SFT
-27.4%; student base 22.2%; distilled student 12.1%; GRPO student 0.1% (it learned the format and
-nothing else). The cold start hurts here because the base computes badly inside the tags, the
-same reason the format does not emerge. That run took 34 min, but with the full test suite
-running beside it for its first 18; the base's pretraining alone took 4 min 47 s on a quiet
-machine, so the <= 15 min budget looks reachable.
+- without the colon, 25% of template documents tagged: tagged answers right 0-9% of the time,
+  worked ones 37-64%; RL kept the worked answers and the format died (0.06 -> 0.00), or, with
+  format weight 1.0, the format won and accuracy fell to 0-0.1. Restating the problem before
+  the steps, or varying lead-ins before them, did not close the gap (tagged right 20% at best).
+- with the colon, 25% tagged: base writes direct 53% (right 1%), worked 29% (right 79%), tagged
+  18% (right 79%). GRPO: format 0.12 -> 0.96, accuracy 0.30 -> 0.83, length 19 -> 42 tokens.
+- with the colon, 20% tagged (the recipe's default): direct 51% (right 1%), worked 32% (right
+  81%), tagged 17% (right 71%). GRPO: format 0.13 -> 0.98 (0.03 at the first step, sampled
+  from the base itself), accuracy 0.37 -> 0.72, length 21 -> 42 tokens (2.0x).
+- with the colon, 12% tagged: tagged 16% (right 30%; most misses copy the number they worked
+  out wrongly into <answer>). GRPO: format 0.14 -> 0.45 at 80 steps, accuracy 0.37 -> 0.71.
+- with the colon, 10% of 2,500 template documents tagged: tagged 11% (right 37%). GRPO kept the
+  worked answers (format 0.06 -> 0.04, accuracy 0.46 -> 0.81); with format weight 1.0 the format
+  won (0.06 -> 0.90) but accuracy did not rise in 80 steps (0.46 -> 0.39).
 
-So on this base the format and accuracy rewards compete, because a tagged answer is almost never
-a right one; R1-Zero's format emerged because the base's tagged answers were as good as its
-untagged ones. The next thing to try: a base that reads operands by content, not position (more
-layers, or more varied documents than the lead-ins above), so tagged and untagged answers are
-equally often right.
+So the format emerges when the base's tagged answers are about as often right as its untagged
+ones, which on this base takes tagged documents at about a fifth of the template documents:
+the base then writes the format in about one answer in seven (14% of held-out samples at
+temperature 0.6), more than the one in ten the miniature was asked for. The whole pipeline on
+that base, 3 seeds (README): R1-Zero's format 14% -> 99%, pass@1 47% -> 87%, mean length 23 ->
+42 tokens on the held-out problems. Competence also sits on a knife's edge at 600 steps:
+the same corpus bar the tags gave bases whose worked answers were right 35% of the time in one
+run and 2% in another, so another machine's floating point may give another base.
 """
 
 from __future__ import annotations
@@ -90,7 +87,9 @@ def completion(record: dict[str, Any], style: str, rng: random.Random, direct_ac
         return f" {answer if rng.random() < direct_accuracy else slip(a, b, op, rng)}"
     worked = f"{steps} , so the answer is {answer}"
     if style == "worked":
-        return f" {worked}"
+        # The colon takes the slot `<think>` takes in a tagged answer (both one token between
+        # spaces), so the steps sit at the same distance from the question either way.
+        return f" : {worked}"
     return f" <think> {worked} </think> <answer> {answer} </answer>"
 
 
@@ -109,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("input", help="prompt records from `r1cli prepare arithmetic` (JSONL)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--direct", type=float, default=0.6, help="share of direct answers (default 0.6)")
-    parser.add_argument("--tagged", type=float, default=0.05, help="share of worked answers in R1's tags (default 0.05)")
+    parser.add_argument("--tagged", type=float, default=0.2, help="share of answers written in R1's tags (default 0.2)")
     parser.add_argument("--direct-accuracy", type=float, default=0.5, help="how often a direct answer is right (default 0.5)")
     parser.add_argument("-o", "--output", required=True, help="output JSONL (written whole, then renamed)")
     args = parser.parse_args(argv)

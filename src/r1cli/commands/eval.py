@@ -1,4 +1,4 @@
-"""`r1cli eval`: pass@1 over K samples, pass@k, cons@k majority vote, best-of-N, length and truncation.
+"""`r1cli eval`: pass@1 over K samples, pass@k, cons@k majority vote, best-of-N, R1 format, length and truncation.
 
     r1cli eval --task math --data ../shared/data/math500/test.jsonl -m runs/grpo -k 8 -o eval.json
     r1cli eval samples_a.jsonl samples_b.jsonl -o -                    # outputs of any system, no model
@@ -7,7 +7,8 @@
 Inputs are either completions from any system (no model needed) or prompt records sampled
 here from each `-m` model with the report's settings (temperature 0.6, top-p 0.95).
 Correctness is each task's accuracy reward, the same function GRPO trains on; majority votes
-compare normalised answers (numbers, LaTeX). Samples drawn here are kept in OUT.samples/
+compare normalised answers (numbers, LaTeX). `format_rate` is the share of samples in R1-Zero's
+format (`<think>...</think> <answer>...</answer>`, the `format` reward), right or wrong. Samples drawn here are kept in OUT.samples/
 (resumable; reused when the settings match).
 
 A completion record needs only `id`, `completion`, `task` (or --task for all) and the gold the
@@ -296,6 +297,8 @@ def _sample(records: list[dict[str, Any]], model: str, cfg: EvalConfig, path: Pa
 def evaluate(name: str, records: list[dict[str, Any]], cfg: EvalConfig) -> dict[str, Any]:
     """Metrics for one run's sample records."""
     from r1cli import metrics, tasks
+    from r1cli.records import completion_text
+    from r1cli.rewards.fmt import is_well_formatted
     from r1cli.tasks.answers import answer_keys
 
     correct_scores = registry.Reward(registry.RewardSpec("accuracy"))(
@@ -325,6 +328,9 @@ def evaluate(name: str, records: list[dict[str, Any]], cfg: EvalConfig) -> dict[
         if best_scores:
             g.best_scores.append(best_scores[i])
     summary = metrics.summarize(list(groups.values()), best_of_name=cfg.best_of)
+    # How often the model writes R1-Zero's format (the `format` reward), right or wrong.
+    formatted = [is_well_formatted(completion_text(r["completion"])) for r in records]
+    summary["format_rate"] = sum(formatted) / len(formatted)
     return {"name": name, **summary}
 
 
@@ -345,11 +351,11 @@ def _table(runs: list[dict[str, Any]]) -> None:
             *([f"best_of@{k}"] if f"best_of@{k}" in runs[0] else [])]
     table = Table(title=f"r1cli eval (k={k})", title_justify="left")
     table.add_column("run")
-    for c in [*cols, "mean tokens", "truncated", "prompts"]:
+    for c in [*cols, "R1 format", "mean tokens", "truncated", "prompts"]:
         table.add_column(c, justify="right")
     for r in runs:
         tokens = r["mean_completion_tokens"]
-        table.add_row(r["name"], *[_pct(r.get(c)) for c in cols], "-" if tokens is None else f"{tokens:.1f}",
+        table.add_row(r["name"], *[_pct(r.get(c)) for c in cols], _pct(r.get("format_rate")), "-" if tokens is None else f"{tokens:.1f}",
                       _pct(r["truncation_rate"]), str(r["prompts"]))
     stderr.print(table)
 

@@ -19,13 +19,20 @@ and earlier reports are not entered):
                  r1cli_run.json but no manifest.json is still training, or was killed); a
                  sequence-level distill folder is one row with its student's curve
     artifacts    everything else with a manifest: tiny-model, prepare, sample, reward, reject, merge
+    seeds        when the run folder holds repeats as seed-N/ subfolders (seed-0/, seed-1/, ...),
+                 each evaluated model's mean and standard deviation over the seeds, matched by
+                 its name below seed-N/ (a model shared by the seeds counts once per seed-N/
+                 eval file that evaluates it)
 
 Output folder (default RUN_DIR/report/, built under a hidden name and moved into place whole):
 
-    report.md      both tables in markdown, the image links, the date and RUN_DIR
+    report.md      the tables in markdown (with seeds, the across-seeds one first), the image
+                   links, each --probe run's answers to a held-out prompt, the date and RUN_DIR
     report.json    every collected number (the shape is `collect()`'s return value)
     reward.png     GRPO reward mean over steps, one line per run, a band of +- reward_std
-    pass_at_1.png  pass@1 and cons@k per evaluated model, in stage-table order
+    length.png     GRPO mean completion length and accuracy reward over steps
+    pass_at_1.png  pass@1 and cons@k per evaluated model, in stage-table order (with seeds:
+                   the means over seeds, with +- sd bars)
     manifest.json  stage "report", written last
 
 The core is pure: `collect()` turns what `scan()` read into the report dict, and the
@@ -40,6 +47,7 @@ import json
 import math
 import os
 import posixpath
+import re
 import shutil
 import sys
 from pathlib import Path, PurePosixPath
@@ -440,6 +448,7 @@ def collect(found: dict[str, Any], root: str, *, generated_at: str | None = None
                 "pass@k": pass_value,
                 "cons@k": _number(entry.get(f"cons@{k}")) if k is not None else None,
                 "best_of@k": _number(entry.get(f"best_of@{k}")) if k is not None else None,
+                "format_rate": _number(entry.get("format_rate")),
                 "mean_completion_tokens": _number(entry.get("mean_completion_tokens")),
                 "truncation_rate": _number(entry.get("truncation_rate")),
                 "prompts": entry.get("prompts"),
@@ -451,11 +460,58 @@ def collect(found: dict[str, Any], root: str, *, generated_at: str | None = None
         "generated_at": generated_at or artifacts.now(),
         "r1cli_version": __version__,
         "evaluations": evaluations,
+        "seeds": across_seeds(evaluations),
         "training": training,
         "artifacts": artifacts_rows,
         "eval_files": [ev["path"] for ev in evals],
         "plots": [],
     }
+
+
+SEED_FOLDER = re.compile(r"seed-(\d+)")
+SEED_METRICS = ("pass@1", "pass@k", "cons@k", "format_rate", "mean_completion_tokens")
+
+
+def _mean_sd(values: list[float]) -> dict[str, Any]:
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
+    return {"mean": mean, "sd": sd, "values": values}
+
+
+def across_seeds(evaluations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Repeats of one run under seed-N/ folders: each model's mean and sample standard deviation.
+
+    An evaluation belongs to seed N when its eval file lies under seed-N/ or its model does;
+    the model's name without seed-N/ matches it across seeds: `seed-0/2-r1-zero` and
+    `seed-1/2-r1-zero` are `2-r1-zero` twice, and a shared `1-base` evaluated by
+    seed-0/evals.json and seed-1/evals.json (sampling under each seed) is `1-base` twice. A
+    model met under one seed only is left out (there is nothing to average), as are metrics
+    some seed lacks. Order: the models' first appearance.
+    """
+    groups: dict[str, dict[str, Any]] = {}
+    for e in evaluations:
+        first, _, rest = e["name"].partition("/")
+        by_name = SEED_FOLDER.fullmatch(first) if rest else None
+        by_file = SEED_FOLDER.fullmatch(PurePosixPath(e["eval"]).parts[0])
+        match = by_file or by_name
+        if match is None:
+            continue
+        name = rest if by_name else e["name"]
+        group = groups.setdefault(name, {"name": name, "stage": e["stage"], "k": e["k"], "seeds": [], "rows": []})
+        group["seeds"].append(int(match.group(1)))
+        group["rows"].append(e)
+        if group["k"] != e["k"]:
+            group["k"] = None
+    out = []
+    for group in groups.values():
+        rows = group.pop("rows")
+        if len(set(group["seeds"])) < 2:
+            continue
+        for key in SEED_METRICS:
+            values = [r[key] for r in rows]
+            group[key] = _mean_sd(values) if all(v is not None for v in values) else None
+        out.append(group)
+    return out
 
 
 # -- tables (pure) -----------------------------------------------------------------------------
@@ -498,18 +554,42 @@ def stage_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     k_label = str(next(iter(ks))) if same_k else "k"
     with_eval = len(report["eval_files"]) > 1
     with_best = any(r["best_of@k"] is not None for r in rows)
+    with_format = any(r.get("format_rate") is not None for r in rows)
     header = ["run", *(["eval"] if with_eval else []), "stage", *([] if same_k else ["k"]), "pass@1",
               f"pass@{k_label}", f"cons@{k_label}", *([f"best_of@{k_label}"] if with_best else []),
-              "mean tokens", "truncated", "wall time"]
+              *(["R1 format"] if with_format else []), "mean tokens", "truncated", "wall time"]
     table = []
     for r in rows:
         table.append([
             r["name"], *([r["eval"]] if with_eval else []), r["stage"] or NO_VALUE,
             *([] if same_k else [NO_VALUE if r["k"] is None else str(r["k"])]),
             _pct(r["pass@1"]), _pct(r["pass@k"]), _pct(r["cons@k"]), *([_pct(r["best_of@k"])] if with_best else []),
-            _num(r["mean_completion_tokens"], ".1f"), _pct(r["truncation_rate"]), duration(r["wall_seconds"]),
+            *([_pct(r.get("format_rate"))] if with_format else []), _num(r["mean_completion_tokens"], ".1f"), _pct(r["truncation_rate"]), duration(r["wall_seconds"]),
         ])
     return header, table
+
+
+def _spread(stat: dict[str, Any] | None, percent: bool = True) -> str:
+    if stat is None:
+        return NO_VALUE
+    scale, fmt = (100, ".1f") if percent else (1, ".1f")
+    text = format(scale * stat["mean"], fmt)
+    if stat["sd"] is not None:
+        text += f" ± {format(scale * stat['sd'], fmt)}"
+    return text + ("%" if percent else "")
+
+
+def seeds_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One row per model repeated under seed-N/ folders: mean ± standard deviation."""
+    rows = report["seeds"]
+    ks = {r["k"] for r in rows}
+    k_label = str(next(iter(ks))) if len(ks) == 1 and None not in ks else "k"
+    with_format = any(r.get("format_rate") is not None for r in rows)
+    header = ["run", "stage", "seeds", "pass@1", f"pass@{k_label}", f"cons@{k_label}", *(["R1 format"] if with_format else []),
+              "mean tokens"]
+    return header, [[r["name"], r["stage"] or NO_VALUE, ",".join(map(str, r["seeds"])), _spread(r["pass@1"]), _spread(r["pass@k"]),
+                     _spread(r["cons@k"]), *([_spread(r.get("format_rate"))] if with_format else []),
+                     _spread(r["mean_completion_tokens"], percent=False)] for r in rows]
 
 
 def training_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -551,6 +631,10 @@ def to_markdown(report: dict[str, Any]) -> str:
     parts = ["# r1cli report\n",
              f"Run folder: `{report['run_dir']}`  \nGenerated: {report['generated_at']} by r1cli {report['r1cli_version']}\n",
              "## Evaluated models\n"]
+    if report["seeds"]:
+        n = max(len(r["seeds"]) for r in report["seeds"])
+        parts.append(f"Across seeds: mean ± standard deviation over {n} seeds (the seed-N/ folders; each seed's own rows follow).\n")
+        parts.append(markdown_table(*seeds_table(report)))
     if report["evaluations"]:
         parts.append("Eval files, in the order they finished: " + ", ".join(f"`{p}`" for p in report["eval_files"]) + ".\n")
         parts.append(markdown_table(*stage_table(report)))
@@ -579,8 +663,11 @@ def _probe_markdown(name: str, probe: dict[str, Any]) -> str:
     def cut(text: str) -> str:
         return text if len(text) <= PROBE_CHARS else text[:PROBE_CHARS] + " …"
 
+    def cut_front(text: str) -> str:  # a prompt's question is at its end, after the template
+        return text if len(text) <= PROBE_CHARS else "… " + text[-PROBE_CHARS:]
+
     lines = [f"### How `{name}` answered a held-out prompt as it trained\n", f"Prompt `{probe['id']}`:\n",
-             "```text", cut(str(probe["prompt"])), "```\n"]
+             "```text", cut_front(str(probe["prompt"])), "```\n"]
     for answer in probe["answers"]:
         lines += [f"Step {answer['step']}:\n", "```text", cut(answer["completion"]) or "(empty)", "```\n"]
     return "\n".join(lines)
@@ -678,8 +765,13 @@ def plot_length(report: dict[str, Any], path: Path) -> bool:
 
 
 def plot_pass(report: dict[str, Any], path: Path) -> bool:
-    """pass@1 and cons@k per evaluated model, grouped bars, in stage-table order."""
-    rows = [r for r in report["evaluations"] if r["pass@1"] is not None or r["cons@k"] is not None]
+    """pass@1 and cons@k per evaluated model, grouped bars, in stage-table order; with seed-N/
+    repeats, the means over seeds with a bar of ± one standard deviation."""
+    if report["seeds"]:
+        rows = [{**r, **{key: (r[key] or {}).get("mean") for key in ("pass@1", "cons@k")},
+                 "errors": {key: (r[key] or {}).get("sd") for key in ("pass@1", "cons@k")}} for r in report["seeds"]]
+    else:
+        rows = [r for r in report["evaluations"] if r["pass@1"] is not None or r["cons@k"] is not None]
     if not rows:
         return False
     plt = _pyplot()
@@ -692,15 +784,18 @@ def plot_pass(report: dict[str, Any], path: Path) -> bool:
         xs = list(range(len(rows)))
         series = ((-width / 2, "pass@1", "pass@1 (mean over samples)"), (width / 2, "cons@k", f"cons@{k_label} (majority vote)"))
         for offset, key, label in series:
-            bars = ax.bar([x + offset for x in xs], [100 * (r[key] or 0.0) for r in rows], width, label=label)
+            errors = [100 * (r.get("errors", {}).get(key) or 0.0) for r in rows]
+            bars = ax.bar([x + offset for x in xs], [100 * (r[key] or 0.0) for r in rows], width, label=label,
+                          yerr=errors if any(errors) else None, capsize=3)
             ax.bar_label(bars, labels=[NO_VALUE if r[key] is None else f"{100 * r[key]:.0f}" for r in rows], fontsize="x-small", padding=2)
         labels = [r["name"] + (f"\n({r['stage']})" if r["stage"] else "") for r in rows]
-        if len(report["eval_files"]) > 1:
+        if len(report["eval_files"]) > 1 and not report["seeds"]:
             labels = [f"{label}\n[{Path(r['eval']).stem}]" for label, r in zip(labels, rows)]
         ax.set_xticks(xs, labels, fontsize="small", rotation=30 if many else 0, ha="right" if many else "center")
         ax.set_ylim(0, 110)
         ax.set_ylabel("% of prompts correct")
-        ax.set_title(f"pass@1 and cons@{k_label} per evaluated model (stage order)")
+        seeds = f", mean ± sd over {max(len(r['seeds']) for r in rows)} seeds" if report["seeds"] else ""
+        ax.set_title(f"pass@1 and cons@{k_label} per evaluated model (stage order{seeds})")
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(loc="upper left", fontsize="small")
         fig.tight_layout()
@@ -723,7 +818,8 @@ def _print_tables(report: dict[str, Any]) -> None:
 
     if console.quiet:
         return
-    for title, (header, rows) in (("r1cli report: evaluated models", stage_table(report) if report["evaluations"] else ([], [])),
+    for title, (header, rows) in (("r1cli report: across seeds (mean ± sd)", seeds_table(report) if report["seeds"] else ([], [])),
+                                  ("r1cli report: evaluated models", stage_table(report) if report["evaluations"] else ([], [])),
                                   ("training runs", training_table(report) if report["training"] else ([], []))):
         if not rows:
             continue
