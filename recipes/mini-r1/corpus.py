@@ -42,6 +42,9 @@ averaged over its first 3 and last 5 logged steps):
 - with the colon, 20% tagged (the recipe's default): direct 51% (right 1%), worked 32% (right
   81%), tagged 17% (right 71%). GRPO: format 0.13 -> 0.98 (0.03 at the first step, sampled
   from the base itself), accuracy 0.37 -> 0.72, length 21 -> 42 tokens (2.0x).
+- with the colon, 15% tagged: direct 52% (right 8%), worked 40% (right 62%), tagged 9% (right
+  46%). GRPO kept the worked answers: format 0.00 -> 0.00, accuracy 0.27 -> 0.83, length 18 ->
+  32 tokens.
 - with the colon, 12% tagged: tagged 16% (right 30%; most misses copy the number they worked
   out wrongly into <answer>). GRPO: format 0.14 -> 0.45 at 80 steps, accuracy 0.37 -> 0.71.
 - with the colon, 10% of 2,500 template documents tagged: tagged 11% (right 37%). GRPO kept the
