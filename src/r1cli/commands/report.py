@@ -29,7 +29,7 @@ Output folder (default RUN_DIR/report/, built under a hidden name and moved into
     report.md      the tables in markdown (with seeds, the across-seeds one first), the image
                    links, each --probe run's answers to a held-out prompt, the date and RUN_DIR
     report.json    every collected number (the shape is `collect()`'s return value)
-    reward.png     GRPO reward mean over steps, one line per run, a band of +- reward_std
+    reward.png     GRPO reward mean over steps, one line per run, a band of +- reward_std (<= 4 runs)
     length.png     GRPO mean completion length and accuracy reward over steps
     pass_at_1.png  pass@1 and cons@k per evaluated model, in stage-table order (with seeds:
                    the means over seeds, with +- sd bars)
@@ -712,7 +712,8 @@ def _step_axis(ax: Any) -> None:
 
 
 def plot_reward(report: dict[str, Any], path: Path) -> bool:
-    """Reward mean over steps, one line per GRPO run, a light band of +- reward_std."""
+    """Reward mean over steps, one line per GRPO run, a light band of +- reward_std (up to four
+    runs: more bands would cover each other)."""
     runs = [r for r in report["training"] if r["stage"] == "grpo" and r["curve"]]
     if not runs:
         return False
@@ -724,7 +725,7 @@ def plot_reward(report: dict[str, Any], path: Path) -> bool:
             steps = [p["step"] for p in r["curve"]]
             values = [p["value"] for p in r["curve"]]
             (line,) = ax.plot(steps, values, marker="o" if len(steps) <= 40 else None, markersize=3, linewidth=1.5, label=_run_label(r))
-            if all(p["std"] is not None for p in r["curve"]):
+            if len(runs) <= 4 and all(p["std"] is not None for p in r["curve"]):
                 banded = True
                 ax.fill_between(steps, [v - p["std"] for v, p in zip(values, r["curve"])],
                                 [v + p["std"] for v, p in zip(values, r["curve"])], color=line.get_color(), alpha=0.15, linewidth=0)
