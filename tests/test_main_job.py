@@ -39,7 +39,10 @@ def test_mini_r1_ci_budget(tmp_path):
     assert len(runs) == 8
     base, zero = runs["1-base"], runs["2-r1-zero"]
     assert zero["pass@1"] > base["pass@1"] + 0.10, (base["pass@1"], zero["pass@1"])
-    for name in ("2-r1-zero", "4-r1-rl"):  # majority voting helps a model RL made mostly right
+    # Majority voting helps a model RL made mostly right, on average; with four samples of
+    # answers this often right, one seed's vote can trail pass@1 by a little (the full run's
+    # seed 0: 86.5% vs 86.9%), hence the allowance.
+    for name in ("2-r1-zero", "4-r1-rl"):
         assert runs[name]["cons@4"] >= runs[name]["pass@1"] - 0.02, runs[name]
 
     # R1-Zero's training log: the format is rare at the start and the rule at the end, and the
