@@ -8,8 +8,8 @@ Inputs are either completions from any system (no model needed) or prompt record
 here from each `-m` model with the report's settings (temperature 0.6, top-p 0.95).
 Correctness is each task's accuracy reward, the same function GRPO trains on; majority votes
 compare normalised answers (numbers, LaTeX). `format_rate` is the share of samples in R1-Zero's
-format (`<think>...</think> <answer>...</answer>`, the `format` reward), right or wrong. Samples drawn here are kept in OUT.samples/
-(resumable; reused when the settings match).
+format (`<think>...</think> <answer>...</answer>`, the `format` reward), right or wrong. Samples
+drawn here are kept in OUT.samples/ (resumable; reused when the settings match).
 
 A completion record needs only `id`, `completion`, `task` (or --task for all) and the gold the
 task's checker reads (`answer`; Countdown's `numbers` and `target`). Lines with the same id are
@@ -355,8 +355,8 @@ def _table(runs: list[dict[str, Any]]) -> None:
         table.add_column(c, justify="right")
     for r in runs:
         tokens = r["mean_completion_tokens"]
-        table.add_row(r["name"], *[_pct(r.get(c)) for c in cols], _pct(r.get("format_rate")), "-" if tokens is None else f"{tokens:.1f}",
-                      _pct(r["truncation_rate"]), str(r["prompts"]))
+        table.add_row(r["name"], *[_pct(r.get(c)) for c in cols], _pct(r.get("format_rate")),
+                      "-" if tokens is None else f"{tokens:.1f}", _pct(r["truncation_rate"]), str(r["prompts"]))
     stderr.print(table)
 
 

@@ -49,6 +49,7 @@ import os
 import posixpath
 import re
 import shutil
+import statistics
 import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -473,9 +474,7 @@ SEED_METRICS = ("pass@1", "pass@k", "cons@k", "format_rate", "mean_completion_to
 
 
 def _mean_sd(values: list[float]) -> dict[str, Any]:
-    mean = sum(values) / len(values)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
-    return {"mean": mean, "sd": sd, "values": values}
+    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None, "values": values}
 
 
 def across_seeds(evaluations: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -546,12 +545,17 @@ def _num(value: float | None, fmt: str = ".3f") -> str:
     return NO_VALUE if value is None else format(value, fmt)
 
 
+def _k_label(rows: list[dict[str, Any]]) -> str:
+    """The k every row shares, for headers (`pass@8`), else "k"."""
+    ks = {r["k"] for r in rows}
+    return str(next(iter(ks))) if len(ks) == 1 and None not in ks else "k"
+
+
 def stage_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """One row per evaluated model: the stage table."""
     rows = report["evaluations"]
-    ks = {r["k"] for r in rows}
-    same_k = len(ks) == 1 and None not in ks
-    k_label = str(next(iter(ks))) if same_k else "k"
+    k_label = _k_label(rows)
+    same_k = k_label != "k"
     with_eval = len(report["eval_files"]) > 1
     with_best = any(r["best_of@k"] is not None for r in rows)
     with_format = any(r.get("format_rate") is not None for r in rows)
@@ -564,7 +568,8 @@ def stage_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             r["name"], *([r["eval"]] if with_eval else []), r["stage"] or NO_VALUE,
             *([] if same_k else [NO_VALUE if r["k"] is None else str(r["k"])]),
             _pct(r["pass@1"]), _pct(r["pass@k"]), _pct(r["cons@k"]), *([_pct(r["best_of@k"])] if with_best else []),
-            *([_pct(r.get("format_rate"))] if with_format else []), _num(r["mean_completion_tokens"], ".1f"), _pct(r["truncation_rate"]), duration(r["wall_seconds"]),
+            *([_pct(r.get("format_rate"))] if with_format else []), _num(r["mean_completion_tokens"], ".1f"),
+            _pct(r["truncation_rate"]), duration(r["wall_seconds"]),
         ])
     return header, table
 
@@ -572,18 +577,17 @@ def stage_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 def _spread(stat: dict[str, Any] | None, percent: bool = True) -> str:
     if stat is None:
         return NO_VALUE
-    scale, fmt = (100, ".1f") if percent else (1, ".1f")
-    text = format(scale * stat["mean"], fmt)
+    scale = 100 if percent else 1
+    text = f"{scale * stat['mean']:.1f}"
     if stat["sd"] is not None:
-        text += f" ± {format(scale * stat['sd'], fmt)}"
+        text += f" ± {scale * stat['sd']:.1f}"
     return text + ("%" if percent else "")
 
 
 def seeds_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """One row per model repeated under seed-N/ folders: mean ± standard deviation."""
     rows = report["seeds"]
-    ks = {r["k"] for r in rows}
-    k_label = str(next(iter(ks))) if len(ks) == 1 and None not in ks else "k"
+    k_label = _k_label(rows)
     with_format = any(r.get("format_rate") is not None for r in rows)
     header = ["run", "stage", "seeds", "pass@1", f"pass@{k_label}", f"cons@{k_label}", *(["R1 format"] if with_format else []),
               "mean tokens"]
@@ -776,8 +780,7 @@ def plot_pass(report: dict[str, Any], path: Path) -> bool:
     if not rows:
         return False
     plt = _pyplot()
-    ks = {r["k"] for r in rows}
-    k_label = str(next(iter(ks))) if len(ks) == 1 and None not in ks else "k"
+    k_label = _k_label(rows)
     width = 0.38
     many = len(rows) > 6
     fig, ax = plt.subplots(figsize=(max(6.5, 1.1 * len(rows) + 2.5), 4.8), dpi=120)
